@@ -1,0 +1,27 @@
+"""The broker: Redis in every process; a StubBroker only when unit tests ask for one."""
+
+from __future__ import annotations
+
+import os
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from periodiq import PeriodiqMiddleware
+
+from actors.deps import settings
+
+
+def make_broker() -> dramatiq.Broker:
+    if os.environ.get("LEADPIPE_STUB_BROKER") == "1":
+        new: dramatiq.Broker = StubBroker()
+        new.emit_after("process_boot")
+    else:
+        new = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+    # A clock that was down for a while must not fire a backlog of old ticks.
+    new.add_middleware(PeriodiqMiddleware(skip_delay=30))
+    return new
+
+
+broker = make_broker()
+dramatiq.set_broker(broker)

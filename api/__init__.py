@@ -1,0 +1,1 @@
+"""The HTTP API (Falcon): leads, Customize, status, health, and the dashboard page."""

@@ -1,0 +1,1 @@
+"""HTTP clients for the services, speaking the real services' APIs (see DESIGN.md)."""

@@ -1,0 +1,47 @@
+"""Small helpers for integration tests that talk to a real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from pipeline import transitions
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_leads(engine: Engine, n: int, *, url: str | None = "https://acme.test", account_id=1):
+    rows = [
+        {
+            "name": f"Person {i}",
+            "email": f"p{i}@acme.test",
+            "company": f"Company {i}",
+            "company_url": url,
+        }
+        for i in range(n)
+    ]
+    with engine.begin() as conn:
+        return transitions.insert_leads(conn, account_id, rows)
+
+
+def queue_scrape(engine: Engine, ids: list[int]) -> None:
+    with engine.begin() as conn:
+        transitions.customize(conn, 1, ids, now())
+
+
+def row(engine: Engine, lead_id: int) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(text("SELECT * FROM leads WHERE id = :id"), {"id": lead_id})
+            .mappings()
+            .one()
+        )
+
+
+def execute(engine: Engine, sql: str, **params: Any) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(sql), params)

@@ -1,0 +1,1 @@
+"""Callback endpoints the services call when a job ends (``POST /webhooks/...``)."""
