@@ -1,0 +1,3 @@
+from localservices.cli import main
+
+main()
