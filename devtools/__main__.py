@@ -1,5 +1,5 @@
 """``python -m devtools`` is ``python -m devtools.servers``."""
 
-from devtools.servers import main
+from devtools.servers.cli import main
 
 raise SystemExit(main())

@@ -1,8 +1,9 @@
 """The control endpoints every knob-driven service shares: ``/_knobs``, ``/_stats``, ``/_health``.
 
 ``GET /_knobs`` shows the knobs, ``POST /_knobs`` changes some of them (JSON object of
-name → value) and answers the full set; ``GET /_stats`` shows the counters and
-``DELETE /_stats`` zeroes them.
+name → value) and answers the full set; ``GET /_stats`` shows the counters
+(``?references=true``: also the submissions per reference) and ``DELETE /_stats`` zeroes
+them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class StatsResource:
         self._stats = stats
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self._stats.snapshot()
+        """``?references=true`` adds ``reference_counts``: submissions per reference."""
+        per_reference = req.get_param_as_bool("references", default=False)
+        resp.media = self._stats.snapshot(per_reference=per_reference)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._stats.reset()

@@ -45,7 +45,8 @@ class CallbackSender:
         self._stats = stats
         self._retries = retries
         self._retry_delay = retry_delay
-        self._client = httpx.Client(timeout=timeout)
+        # Callbacks go to our own client, never through a proxy from the environment.
+        self._client = httpx.Client(timeout=timeout, trust_env=False)
 
     @property
     def enabled(self) -> bool:

@@ -70,7 +70,15 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> argparse.Namespac
         default=default("port", int, DEFAULT_PORTS[service]),
         help="0 picks a free port (printed in the 'listening on' line)",
     )
-    parser.add_argument("--threads", type=int, default=default("threads", int, 32))
+    parser.add_argument(
+        "--threads", type=int, default=default("threads", int, 32), help="HTTP server threads"
+    )
+    parser.add_argument(
+        "--job-threads",
+        type=int,
+        default=default("job-threads", int),
+        help="background threads running jobs / batches (scraper 32, llm 16)",
+    )
     parser.add_argument(
         "--webhook-secret",
         default=default("webhook-secret", fallback=""),
@@ -119,9 +127,13 @@ def app_factory(args: argparse.Namespace) -> Callable[[], Any]:
             allow_private=args.allow_private,
             knobs=knobs,
             fetch_timeout_ms=args.fetch_timeout_ms,
+            job_threads=args.job_threads or 32,
         )
     return lambda: llm.create_app(
-        auth_token=args.auth_token, webhook_secret=args.webhook_secret, knobs=knobs
+        auth_token=args.auth_token,
+        webhook_secret=args.webhook_secret,
+        knobs=knobs,
+        batch_threads=args.job_threads or 16,
     )
 
 

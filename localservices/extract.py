@@ -42,7 +42,11 @@ def extract(html: str, base_url: str) -> Page:
     lines: list[str] = []
     body = tree.body
     if body is not None:
-        _Blocks(lines).walk(body)
+        try:
+            _Blocks(lines).walk(body)
+        except RecursionError:  # pathologically nested markup: keep the text, lose the shape
+            lines = [_squash(line) for line in body.text(separator="\n").splitlines()]
+            lines = [line for line in lines if line]
     if not title:
         first_heading = next((line for line in lines if line.startswith("#")), "")
         title = first_heading.lstrip("# ")

@@ -307,9 +307,12 @@ def serialize_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTP
     message = exc.description or exc.title
     resp.content_type = falcon.MEDIA_JSON
     if req.path.startswith("/v1/chat/"):
-        kind = "invalid_request_error" if status < 500 and status != 429 else "server_error"
         if status == 429:
             kind = "rate_limit_exceeded"
+        elif status >= 500:
+            kind = "server_error"
+        else:
+            kind = "invalid_request_error"
         body: dict[str, Any] = {
             "error": {"message": message, "type": kind, "param": None, "code": None}
         }

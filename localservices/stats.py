@@ -33,13 +33,16 @@ class Stats:
             self._counts[counter] += 1
             self._references.update(references)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, per_reference: bool = False) -> dict[str, Any]:
+        """The counters; with ``per_reference`` also ``reference_counts`` (may be large)."""
         with self._lock:
             body: dict[str, Any] = {name: self._counts[name] for name in self._names}
             body["references"] = len(self._references)
             body["duplicate_references"] = sorted(
                 ref for ref, count in self._references.items() if count > 1
             )
+            if per_reference:
+                body["reference_counts"] = dict(self._references)
             return body
 
     def reset(self) -> None:

@@ -28,7 +28,7 @@ from pipeline.errors import (
 )
 from pipeline.outcomes import settle_completions, settle_failures
 from pipeline.references import Reference, parse_reference
-from pipeline.transitions import Attempt, Completion
+from pipeline.transitions import Attempt, Completion, lock_leads
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ def apply_scraper_jobs(
             completions.append(Completion(ref.lead_id, ref.attempt, outcome, job_id))
     if completions or failures:
         with ctx.engine.begin() as conn:
+            lock_leads(conn, [c.lead_id for c in completions] + [a.lead_id for a, _ in failures])
             settle_completions(conn, "scrape", completions, now, effects)
             settle_failures(conn, ctx, "scrape", failures, now, effects)
     return effects
@@ -144,6 +145,11 @@ def apply_llm_results(
             completions[ref.stage].append(Completion(ref.lead_id, ref.attempt, outcome, batch_id))
     if completions or failures:
         with ctx.engine.begin() as conn:
+            lock_leads(
+                conn,
+                [c.lead_id for cs in completions.values() for c in cs]
+                + [a.lead_id for fs in failures.values() for a, _ in fs],
+            )
             for stage in sorted(set(completions) | set(failures)):
                 settle_completions(conn, stage, completions[stage], now, effects)
                 settle_failures(conn, ctx, stage, failures[stage], now, effects)

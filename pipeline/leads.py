@@ -65,6 +65,7 @@ def customize(
     report = CustomizeReport()
     wanted = list(dict.fromkeys(lead_ids))
     with engine.begin() as conn:
+        transitions.lock_leads(conn, wanted)
         moved = transitions.customize(conn, account_id, wanted, now)
         leftover = [i for i in wanted if i not in moved]
         existing = set()

@@ -16,6 +16,12 @@ FROM jsonb_to_recordset(CAST(:rows AS jsonb))
     AS r (name text, email text, company text, company_url text, title text)
 RETURNING id;
 
+-- name: lock_leads
+-- Lock rows in ascending id order before a multi-row change. Every transaction that
+-- touches several leads takes its locks this way, so two of them (a callback and the
+-- submitter storing job ids, a callback and its duplicate) can never deadlock.
+SELECT id FROM leads WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE;
+
 -- name: customize
 -- Queue the first stage. No company URL: nothing to scrape, the lead is skipped.
 -- Leads already queued, running or done are left alone (the caller reports them).

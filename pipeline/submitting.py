@@ -41,6 +41,7 @@ def submit(ctx: Context, stage: str, rows: Sequence[RowMapping], now: datetime) 
     else:
         jobs, failures = _submit_llm_batch(ctx, stage, rows)
     with ctx.engine.begin() as conn:
+        transitions.lock_leads(conn, (row["id"] for row in rows))
         transitions.record_jobs(conn, stage, jobs)
         settle_failures(conn, ctx, stage, failures, now, effects)
     return effects

@@ -54,6 +54,13 @@ def _json(rows: Iterable[dict[str, Any]]) -> str:
     return json.dumps(list(rows), separators=(",", ":"), default=str)
 
 
+def lock_leads(conn: Connection, lead_ids: Iterable[int]) -> None:
+    """Lock several leads in id order (see ``lock_leads`` in queries.sql); one is a no-op."""
+    ids = sorted(set(lead_ids))
+    if len(ids) > 1:
+        conn.execute(queries.get("lock_leads"), {"ids": ids})
+
+
 def insert_leads(conn: Connection, account_id: int, rows: Sequence[dict[str, Any]]) -> list[int]:
     result = conn.execute(
         queries.get("insert_leads"), {"account_id": account_id, "rows": _json(rows)}

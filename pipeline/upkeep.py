@@ -125,6 +125,7 @@ def poll_late(ctx: Context, now: datetime) -> Effects:
         effects.merge(answers.effects)
         if answers.lost:
             with ctx.engine.begin() as conn:
+                transitions.lock_leads(conn, (a.lead_id for a, _ in answers.lost))
                 settle_failures(conn, ctx, stage.name, answers.lost, now, effects)
     return effects
 
@@ -166,6 +167,7 @@ def reset_stuck(ctx: Context, now: datetime) -> Effects:
             failures.append((_attempt(row), retriable(f"stuck: still running after {timeout * 3}")))
         if failures:
             with ctx.engine.begin() as conn:
+                transitions.lock_leads(conn, (a.lead_id for a, _ in failures))
                 settle_failures(conn, ctx, stage.name, failures, now, effects)
         _cancel_abandoned(ctx, stage.name, overdue)
     return effects

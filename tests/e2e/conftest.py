@@ -67,6 +67,14 @@ class Running:
     def restart(self, name: str) -> None:
         self.stack.start(name, self.commands[name])
 
+    def tracebacks(self) -> list[str]:
+        """Process logs that contain a Python traceback (an error nobody handled)."""
+        return [
+            name
+            for name in self.stack.procs
+            if "Traceback (most recent call last)" in self.stack.log(name, tail=1_000_000)
+        ]
+
     def service_stats(self, service: str) -> dict[str, Any]:
         base = self.scraper if service == "scraper" else self.llm
         return httpx.get(f"{base}/_stats", timeout=5).json()

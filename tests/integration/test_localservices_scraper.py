@@ -36,7 +36,8 @@ def site() -> Iterator[RunningService]:
 
 
 @pytest.fixture(scope="module")
-def scraper() -> Iterator[RunningService]:
+def scraper(site: RunningService) -> Iterator[RunningService]:
+    # Stopped before the site: its kept-alive connections would hold up the site's shutdown.
     with start_service(
         "scraper", allow_private=True, webhook_secret=SECRET, fetch_timeout_ms=500
     ) as service:

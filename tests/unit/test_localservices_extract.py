@@ -42,3 +42,8 @@ def test_a_page_without_text_has_zero_words_and_the_first_heading_is_a_fallback_
     empty = extract("<html><body><script>x=1</script><div></div></body></html>", "http://e/")
     assert (empty.title, empty.content, empty.word_count) == ("", "", 0)
     assert extract("<body><h2>Hello</h2></body>", "http://e/").title == "Hello"
+
+
+def test_absurdly_deep_markup_still_yields_its_text() -> None:
+    html = "<body>" + "<div>" * 5000 + "deep text here" + "</div>" * 5000 + "</body>"
+    assert extract(html, "http://e/").content == "deep text here"

@@ -129,3 +129,12 @@ def test_stats_can_be_reset() -> None:
     assert stats.snapshot() == {
         "submitted": 0, "completed": 0, "references": 0, "duplicate_references": [],
     }  # fmt: skip
+
+
+def test_stats_can_list_the_submissions_of_every_reference() -> None:
+    client = falcon.testing.TestClient(llm.create_app())
+    client.simulate_post("/v1/messages/batches", json=_batch("L1-intel-1", "L2-intel-1"))
+    client.simulate_post("/v1/messages/batches", json=_batch("L1-intel-1"))
+    stats = client.simulate_get("/_stats", params={"references": "true"}).json
+    assert stats["reference_counts"] == {"L1-intel-1": 2, "L2-intel-1": 1}
+    assert "reference_counts" not in client.simulate_get("/_stats").json
