@@ -8,7 +8,8 @@ import falcon
 
 from api import resources
 from api.deps import AppDeps
-from api.http import handle_unexpected, json_handler
+from api.http import handle_invalid_leads, handle_unexpected, json_handler
+from pipeline.leads import InvalidLeads
 from webhooks.resources import LlmCallback, ScraperCallback, SignedJson
 
 STATIC = Path(__file__).with_name("static")
@@ -36,6 +37,7 @@ def create_app(deps: AppDeps) -> falcon.App:
     app.req_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(InvalidLeads, handle_invalid_leads)
 
     app.add_route("/healthz", resources.Health(deps))
     app.add_route("/leads", resources.Leads(deps))

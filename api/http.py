@@ -66,6 +66,16 @@ def read_json(req: falcon.Request, limit: int = MAX_JSON_BYTES) -> Any:
     return parse_json(read_body(req, limit))
 
 
+def handle_invalid_leads(req: falcon.Request, resp: falcon.Response, ex, params) -> None:
+    """``pipeline.leads.InvalidLeads`` → 422 listing every bad lead and field."""
+    resp.status = falcon.HTTP_422
+    resp.media = {
+        "title": "Invalid leads",
+        "description": f"{len(ex.problems)} lead(s) have invalid fields; nothing was written",
+        "problems": ex.problems,
+    }
+
+
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params) -> None:
     """Anything not mapped is a bug: log it with its traceback, answer a plain 500."""
     if isinstance(ex, falcon.HTTPError):

@@ -17,7 +17,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import httpx
@@ -33,8 +33,8 @@ from cli.progress import (
     subtract,
     total_in_flight,
 )
+from cli.report import email_lines, summarize, summary_lines
 from pipeline.config import Settings
-from pipeline.stages import STAGES
 
 HOST = "127.0.0.1"
 #: Preferred port of each listening process, and the variable that overrides it.
@@ -165,100 +165,6 @@ def demo_leads(n: int, site_url: str) -> list[dict[str, Any]]:
         }
     )
     return leads
-
-
-@dataclass
-class Summary:
-    """Where each lead ended up: the first stage that did not complete decides."""
-
-    completed: list[dict[str, Any]] = field(default_factory=list)
-    #: (lead, stage, reason) for each of failed, skipped and cancelled.
-    failed: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
-    skipped: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
-    cancelled: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
-    unfinished: list[tuple[dict[str, Any], str, str]] = field(default_factory=list)
-
-
-def summarize(leads: Sequence[Mapping[str, Any]]) -> Summary:
-    summary = Summary()
-    for lead in leads:
-        stages = lead.get("stages") or {}
-        for st in STAGES:
-            info = stages.get(st.name) or {}
-            status = info.get("status")
-            if status == "completed":
-                continue
-            reason = one_line(info.get("error") or "") or status or "unknown"
-            bucket = {
-                "failed": summary.failed,
-                "skipped": summary.skipped,
-                "cancelled": summary.cancelled,
-            }.get(status or "", summary.unfinished)
-            bucket.append((dict(lead), st.name, reason))
-            break
-        else:
-            summary.completed.append(dict(lead))
-    return summary
-
-
-def email_of(lead: Mapping[str, Any]) -> tuple[str, str]:
-    """(subject, body) of a finished lead; the subject stage's choice when the email's own
-    first line carried none."""
-    stages = lead.get("stages") or {}
-    message = (stages.get("messaging") or {}).get("result") or {}
-    subject = message.get("subject") or ((stages.get("subject") or {}).get("result") or {}).get(
-        "chosen", ""
-    )
-    body = message.get("body") or message.get("text") or ""
-    return str(subject), str(body)
-
-
-def summary_lines(summary: Summary, elapsed: float, limit: int = 10) -> list[str]:
-    total = sum(
-        map(
-            len,
-            (
-                summary.completed,
-                summary.failed,
-                summary.skipped,
-                summary.cancelled,
-                summary.unfinished,
-            ),
-        )
-    )
-    lines = [f"Summary: {total} leads in {elapsed:.1f} s"]
-    lines.append(f"  {len(summary.completed):>4} completed (a finished email each)")
-    for label, items in (
-        ("failed", summary.failed),
-        ("skipped", summary.skipped),
-        ("cancelled", summary.cancelled),
-        ("still running", summary.unfinished),
-    ):
-        if not items and label not in ("failed", "skipped"):
-            continue
-        lines.append(f"  {len(items):>4} {label}")
-        for lead, stage, reason in items[:limit]:
-            where = lead.get("company_url") or "no URL"
-            lines.append(
-                f"         lead {lead.get('id')} {lead.get('company') or '?'} ({where}) "
-                f"at {stage}: {reason}"
-            )
-        if len(items) > limit:
-            lines.append(f"         … and {len(items) - limit} more")
-    return lines
-
-
-def email_lines(lead: Mapping[str, Any]) -> list[str]:
-    subject, body = email_of(lead)
-    lines = [
-        f"One finished email (lead {lead.get('id')}, {lead.get('company')}):",
-        "",
-        f"  To: {lead.get('name')} <{lead.get('email')}>",
-        f"  Subject: {subject}",
-        "",
-    ]
-    lines.extend(f"  {line}".rstrip() for line in body.splitlines())
-    return lines
 
 
 # --------------------------------------------------------------------------- the run
@@ -446,7 +352,7 @@ class Demo:
         finally:
             api.close()
         self.say(f"Dashboard: {urls['web']}/")
-        self.say(f"Monitoring: leadpipe status  (with DATABASE_URL={db.redact(database_url)})")
+        self.say(f"Monitoring: DATABASE_URL={db.redact(database_url)} leadpipe status")
         if options.exit:
             return 0 if summary.completed else 1
         self.say("Everything keeps running; press Ctrl-C to stop.")
@@ -461,10 +367,13 @@ class Demo:
         if self.runner is None:
             return
         runner, self.runner = self.runner, None
-        self.say("Stopping the processes…")
+        # Output may be what failed (a closed pipe): it must not keep the processes alive.
+        with contextlib.suppress(OSError):
+            self.say("Stopping the processes…")
         with ignoring_interrupts():
             runner.stop()
-        self.say("Stopped.")
+        with contextlib.suppress(OSError):
+            self.say("Stopped.")
 
 
 def check_redis(url: str) -> None:
