@@ -32,7 +32,8 @@ def clock_tick() -> None:
             return
     interval = ctx.settings.completion_poll_interval
     polls = max(1, int(60 // interval))
-    for n in range(polls):
+    poll_completions.send()
+    for n in range(1, polls):
         poll_completions.send_with_options(delay=int(n * interval * 1000))
     reset_stuck_jobs.send()
 
