@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
@@ -25,7 +26,7 @@ import httpx
 from cli import db
 from cli.client import Api
 from cli.errors import CliError, Terminated, one_line
-from cli.processes import Runner, honcho_available, make_runner
+from cli.processes import LOG_DIR, HonchoRunner, Runner, honcho_available, make_runner
 from cli.progress import (
     ProgressDisplay,
     StageCounts,
@@ -33,7 +34,7 @@ from cli.progress import (
     subtract,
     total_in_flight,
 )
-from cli.report import email_lines, summarize, summary_lines
+from cli.report import Summary, email_lines, summarize, summary_lines
 from pipeline.config import Settings
 
 HOST = "127.0.0.1"
@@ -61,6 +62,7 @@ class DevOptions:
     timeout: float = 300.0
     exit: bool = False
     runner: str = "auto"
+    log_dir: Path = LOG_DIR
     poll_interval: float = 0.5
 
 
@@ -200,7 +202,7 @@ class Demo:
                     handle = servers.ensure_redis(env=self.env)
                     redis_url = handle.url
                     self._note_started(handle)
-            except (RuntimeError, OSError) as exc:
+            except Exception as exc:  # ServerError, a driver error, a failed wheel install
                 raise CliError(f"no PostgreSQL/Redis to run on: {one_line(str(exc))}") from None
         check_redis(redis_url)
         return database_url, redis_url
@@ -222,8 +224,8 @@ class Demo:
         kind = self.options.runner
         if kind == "honcho" and not honcho_available():
             raise CliError("honcho is not installed (pip install -e '.[dev]'); try --runner stack")
-        runner = make_runner(kind, env)
-        how = "honcho" if type(runner).__name__ == "HonchoRunner" else "devtools.stack"
+        runner = make_runner(kind, env, self.options.log_dir)
+        how = "honcho" if isinstance(runner, HonchoRunner) else "devtools.stack"
         if kind == "auto" and how != "honcho":
             self.say("honcho is not installed; running the processes with devtools.stack")
         self.runner = runner
@@ -295,12 +297,12 @@ class Demo:
         finally:
             display.close()
 
-    def run(self) -> int:
-        options = self.options
+    def boot(self) -> tuple[Runner, dict[str, str], str]:
+        """Servers, database, processes: (runner, URL of each listening process, DATABASE_URL)."""
         Settings.from_env(self.env)  # a bad variable fails now, not in six processes
+        ports = choose_ports(self.env)
         database_url, redis_url = self.servers()
         self.database(database_url)
-        ports = choose_ports(self.env)
         urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
         secret = self.env.get("WEBHOOK_SECRET") or secrets.token_hex(24)
         env = process_env(
@@ -313,47 +315,53 @@ class Demo:
             f"Ready: web {urls['web']}, site {urls['site']}, scraper {urls['scraper']}, "
             f"llm {urls['llm']}"
         )
+        return runner, urls, database_url
 
+    def push_leads(self, api: Api, runner: Runner, site_url: str) -> Summary:
+        """Create the sample leads, press Customize, watch them, and report where they ended."""
+        baseline = normalize(api.status()["stages"])
+        earlier = total_in_flight(baseline)
+        if earlier:
+            self.say(
+                f"Note: {earlier} leads of an earlier run are still in flight; they finish "
+                "now too and may blur the counts below."
+            )
+        ids = api.create_leads(demo_leads(self.options.leads, site_url))
+        report = api.customize(ids)
+        self.say(
+            f"Created {len(ids)} leads ({self.options.leads} sample companies, one without a "
+            "URL, one whose site answers 404) and pressed Customize: "
+            f"{len(report.get('queued', []))} queued, {len(report.get('skipped', []))} skipped."
+        )
+        self.say()
+        started = time.monotonic()
+        _, settled = self.watch(api, runner, baseline, len(ids))
+        elapsed = time.monotonic() - started
+        self.say()
+        if not settled:
+            self.say(f"Timed out after {self.options.timeout:g} s with work still in flight.")
+        summary = summarize([api.lead(i) for i in ids])
+        for line in summary_lines(summary, elapsed):
+            self.say(line)
+        self.say()
+        if summary.completed:
+            for line in email_lines(summary.completed[0]):
+                self.say(line)
+        else:
+            self.say(f"No email was finished; see the logs: {runner.log_hint}")
+        self.say()
+        return summary
+
+    def run(self) -> int:
+        runner, urls, database_url = self.boot()
         api = Api(urls["web"])
         try:
-            baseline = normalize(api.status()["stages"])
-            earlier = total_in_flight(baseline)
-            if earlier:
-                self.say(
-                    f"Note: {earlier} leads of an earlier run are still in flight; they finish "
-                    "now too and may blur the counts below."
-                )
-            leads = demo_leads(options.leads, urls["site"])
-            ids = api.create_leads(leads)
-            report = api.customize(ids)
-            self.say(
-                f"Created {len(ids)} leads ({options.leads} sample companies, one without a "
-                "URL, one whose site answers 404) and pressed Customize: "
-                f"{len(report.get('queued', []))} queued, "
-                f"{len(report.get('skipped', []))} skipped."
-            )
-            self.say()
-            started = time.monotonic()
-            _, settled = self.watch(api, runner, baseline, len(ids))
-            elapsed = time.monotonic() - started
-            self.say()
-            if not settled:
-                self.say(f"Timed out after {options.timeout:.0f} s with work still in flight.")
-            summary = summarize([api.lead(i) for i in ids])
-            for line in summary_lines(summary, elapsed):
-                self.say(line)
-            self.say()
-            if summary.completed:
-                for line in email_lines(summary.completed[0]):
-                    self.say(line)
-            else:
-                self.say(f"No email was finished; see the logs: {runner.log_hint}")
-            self.say()
+            summary = self.push_leads(api, runner, urls["site"])
         finally:
             api.close()
         self.say(f"Dashboard: {urls['web']}/")
         self.say(f"Monitoring: DATABASE_URL={db.redact(database_url)} leadpipe status")
-        if options.exit:
+        if self.options.exit:
             return 0 if summary.completed else 1
         self.say("Everything keeps running; press Ctrl-C to stop.")
         while True:

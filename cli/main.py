@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from cli.errors import (
     EXIT_FAILURE,
@@ -138,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how to run the Procfile: honcho (one log), devtools.stack (a log per "
         "process), or auto: honcho when installed (default)",
     )
+    dev.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the processes' output goes (default: .local/dev/ in the repository)",
+    )
     return parser
 
 
@@ -149,6 +157,8 @@ def dispatch(args: argparse.Namespace) -> int:
         options = dev.DevOptions(
             leads=args.leads, timeout=args.timeout, exit=args.exit, runner=args.runner
         )
+        if args.log_dir is not None:
+            options.log_dir = args.log_dir.resolve()
         return dev.run(options)
 
     from pipeline.config import Settings

@@ -215,8 +215,8 @@ class StackRunner:
         return self.stack.logs(tail=max(5, lines // max(1, len(self.commands))))
 
 
-def make_runner(kind: str, env: Mapping[str, str]) -> Runner:
+def make_runner(kind: str, env: Mapping[str, str], log_dir: Path = LOG_DIR) -> Runner:
     """``auto`` picks honcho when it is installed (the dev extra), else the Stack."""
     if kind == "honcho" or (kind == "auto" and honcho_available()):
-        return HonchoRunner(env)
-    return StackRunner(env)
+        return HonchoRunner(env, log_dir / "honcho.log")
+    return StackRunner(env, log_dir)

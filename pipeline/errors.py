@@ -119,7 +119,7 @@ def classify_target_error(message: str | None) -> Failure:
     message = (message or "unknown scraper error").strip()
     for pattern, label in _HARD_TARGET_PATTERNS:
         if pattern.search(message):
-            return hard(f"{label}: {message}")
+            return hard(message if label.lower() in message.lower() else f"{label}: {message}")
     return retriable(message)
 
 
