@@ -223,3 +223,49 @@ CROSS JOIN LATERAL (VALUES
 ) AS s (stage, position, status, seconds)
 WHERE s.status = 'completed'
 GROUP BY s.stage, s.position;
+
+-- Runs ---------------------------------------------------------------------------------
+-- Pressing Customize creates a run. A lead belongs to at most one *active* run
+-- (queued, running, paused); `leads.run_id` names its latest run. The run's membership
+-- lives in `run_leads` (insert-only, keyed by run) rather than in an index on
+-- leads.run_id: an index there would be rewritten on every stage transition.
+
+CREATE TABLE IF NOT EXISTS runs (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id    bigint NOT NULL REFERENCES accounts (id),
+    status        text NOT NULL DEFAULT 'running' CHECK (status IN
+                      ('queued', 'running', 'paused', 'completed', 'failed', 'cancelled')),
+    selection     jsonb NOT NULL DEFAULT '{}',
+    lead_count    integer NOT NULL DEFAULT 0,
+    -- {stage: {status: n}} and {completed, failed, skipped, cancelled, active} per lead,
+    -- kept current by the roll-up.
+    counts        jsonb NOT NULL DEFAULT '{}',
+    lead_states   jsonb NOT NULL DEFAULT '{}',
+    fit_score_avg double precision,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    started_at    timestamptz,
+    paused_at     timestamptz,
+    finished_at   timestamptz,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS runs_account ON runs (account_id, id);
+CREATE INDEX IF NOT EXISTS runs_active ON runs (id) WHERE status IN ('queued', 'running', 'paused');
+
+CREATE TABLE IF NOT EXISTS run_leads (
+    run_id   bigint NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    lead_id  bigint NOT NULL REFERENCES leads (id) ON DELETE CASCADE,
+    PRIMARY KEY (run_id, lead_id)
+);
+
+ALTER TABLE leads ADD COLUMN IF NOT EXISTS run_id bigint;
+
+-- What people did to a run (pause, resume, cancel, retry-failed), for the record.
+CREATE TABLE IF NOT EXISTS run_events (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id      bigint NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    kind        text NOT NULL,
+    detail      jsonb NOT NULL DEFAULT '{}',
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS run_events_run ON run_events (run_id, id);

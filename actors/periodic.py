@@ -16,7 +16,7 @@ from periodiq import cron
 
 from actors import deps
 from actors.stages import send
-from pipeline import transitions, upkeep
+from pipeline import runs, transitions, upkeep
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,12 @@ def clock_tick() -> None:
 
 @dramatiq.actor(queue_name="upkeep", max_retries=0, time_limit=60_000)
 def poll_completions() -> None:
-    """Sweep (re-kick stages with ready rows) and ask services about overdue jobs."""
+    """Sweep (re-kick stages with ready rows), ask services about overdue jobs, and roll up
+    the active runs (which finishes those with nothing left to do)."""
     ctx = deps.context()
     send(upkeep.sweep(ctx, deps.now()))
     send(upkeep.poll_late(ctx, deps.now()))
+    runs.rollup(ctx.engine, deps.now())
 
 
 @dramatiq.actor(queue_name="upkeep", max_retries=0, time_limit=300_000)

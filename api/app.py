@@ -6,10 +6,17 @@ from pathlib import Path
 
 import falcon
 
-from api import resources
+from api import resources, runs
 from api.deps import AppDeps
-from api.http import handle_invalid_leads, handle_unexpected, json_handler
+from api.http import (
+    handle_conflict,
+    handle_invalid_leads,
+    handle_not_found,
+    handle_unexpected,
+    json_handler,
+)
 from pipeline.leads import InvalidLeads
+from pipeline.runs import RunNotFound, RunStateError
 from webhooks.resources import LlmCallback, ScraperCallback, SignedJson
 
 STATIC = Path(__file__).with_name("static")
@@ -38,11 +45,16 @@ def create_app(deps: AppDeps) -> falcon.App:
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(InvalidLeads, handle_invalid_leads)
+    app.add_error_handler(RunNotFound, handle_not_found)
+    app.add_error_handler(RunStateError, handle_conflict)
 
     app.add_route("/healthz", resources.Health(deps))
     app.add_route("/leads", resources.Leads(deps))
     app.add_route("/leads/{lead_id:int(min=1)}", resources.Lead(deps))
-    app.add_route("/customize", resources.Customize(deps))
+    app.add_route("/customize", runs.Runs(deps))
+    app.add_route("/runs", runs.Runs(deps))
+    app.add_route("/runs/{run_id:int(min=1)}", runs.Run(deps))
+    app.add_route("/runs/{run_id:int(min=1)}/{action}", runs.RunAction(deps))
     app.add_route("/status", resources.Status(deps))
     app.add_route("/", Dashboard())
 

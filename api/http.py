@@ -76,6 +76,16 @@ def handle_invalid_leads(req: falcon.Request, resp: falcon.Response, ex, params)
     }
 
 
+def handle_not_found(req: falcon.Request, resp: falcon.Response, ex, params) -> None:
+    """A domain lookup that found nothing in the caller's account → 404."""
+    raise falcon.HTTPNotFound(title="Not found", description=str(ex)) from ex
+
+
+def handle_conflict(req: falcon.Request, resp: falcon.Response, ex, params) -> None:
+    """An action the object's current state does not allow → 409, saying why."""
+    raise falcon.HTTPConflict(title="Not allowed in this state", description=str(ex)) from ex
+
+
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params) -> None:
     """Anything not mapped is a bug: log it with its traceback, answer a plain 500."""
     if isinstance(ex, falcon.HTTPError):

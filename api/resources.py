@@ -65,26 +65,6 @@ class Lead:
         resp.media = lead
 
 
-class Customize:
-    """``POST /customize {"lead_ids": [...]}``: queue the pipeline for these leads."""
-
-    def __init__(self, deps: AppDeps) -> None:
-        self._deps = deps
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req)
-        if not isinstance(body, dict):
-            raise falcon.HTTPUnprocessableEntity(
-                title="Invalid request", description='send {"lead_ids": [...]}'
-            )
-        ids = _ids(body.get("lead_ids"), "lead_ids")
-        report = leads.customize(
-            self._deps.ctx.engine, req.context.account_id, ids, self._deps.clock()
-        )
-        self._deps.dispatch(report.effects)
-        resp.media = report.as_dict()
-
-
 class Status:
     """``GET /status``: counts per stage and state, from the monitoring views."""
 

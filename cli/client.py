@@ -34,9 +34,9 @@ class Api:
     def close(self) -> None:
         self.http.close()
 
-    def _call(self, method: str, path: str, expect: int, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, expect: int | tuple[int, ...], **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)
-        if response.status_code != expect:
+        if response.status_code not in (expect if isinstance(expect, tuple) else (expect,)):
             raise CliError(
                 f"{method} {self.base_url}{path} answered {response.status_code}: "
                 f"{_problem(response)}"
@@ -50,8 +50,9 @@ class Api:
             ids.extend(self._call("POST", "/leads", 201, json=body)["ids"])
         return ids
 
-    def customize(self, ids: Sequence[int]) -> dict[str, list[int]]:
-        return self._call("POST", "/customize", 200, json={"lead_ids": list(ids)})
+    def customize(self, ids: Sequence[int]) -> dict[str, Any]:
+        """Start a run over ``ids`` (201), or learn that none could be queued (200)."""
+        return self._call("POST", "/customize", (200, 201), json={"lead_ids": list(ids)})
 
     def status(self) -> dict[str, Any]:
         return self._call("GET", "/status", 200)

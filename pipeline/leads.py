@@ -1,17 +1,14 @@
-"""Leads: creating them, pressing Customize, reading them back."""
+"""Leads: creating them and reading them back (Customize lives in ``pipeline.runs``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
 from pipeline import queries, transitions
-from pipeline.effects import Effects
-from pipeline.stages import FIRST_STAGE, STAGES
+from pipeline.stages import STAGES
 from pipeline.validation import validate_lead
 
 MAX_BULK = 1000
@@ -38,55 +35,6 @@ def create_leads(engine: Engine, account_id: int, items: Sequence[Mapping[str, A
         raise InvalidLeads(problems)
     with engine.begin() as conn:
         return transitions.insert_leads(conn, account_id, clean)
-
-
-@dataclass
-class CustomizeReport:
-    queued: list[int] = field(default_factory=list)
-    skipped: list[int] = field(default_factory=list)
-    already_started: list[int] = field(default_factory=list)
-    not_found: list[int] = field(default_factory=list)
-    effects: Effects = field(default_factory=Effects)
-
-    def as_dict(self) -> dict[str, list[int]]:
-        return {
-            "queued": self.queued,
-            "skipped": self.skipped,
-            "already_started": self.already_started,
-            "not_found": self.not_found,
-        }
-
-
-def customize(
-    engine: Engine, account_id: int, lead_ids: Sequence[int], now: datetime
-) -> CustomizeReport:
-    """Queue the first stage for pending leads. Leads without a URL are skipped; leads
-    already queued, running or finished are reported and left alone."""
-    report = CustomizeReport()
-    wanted = list(dict.fromkeys(lead_ids))
-    with engine.begin() as conn:
-        transitions.lock_leads(conn, wanted)
-        moved = transitions.customize(conn, account_id, wanted, now)
-        leftover = [i for i in wanted if i not in moved]
-        existing = set()
-        if leftover:
-            rows = conn.execute(
-                queries.get("lead_status"), {"ids": leftover, "account_id": account_id}
-            )
-            existing = {row.id for row in rows}
-    for lead_id in wanted:
-        status = moved.get(lead_id)
-        if status == "queued":
-            report.queued.append(lead_id)
-        elif status == "skipped":
-            report.skipped.append(lead_id)
-        elif lead_id in existing:
-            report.already_started.append(lead_id)
-        else:
-            report.not_found.append(lead_id)
-    if report.queued:
-        report.effects.kick(FIRST_STAGE.name)
-    return report
 
 
 def get_lead(engine: Engine, account_id: int, lead_id: int) -> dict[str, Any] | None:

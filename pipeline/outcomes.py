@@ -61,7 +61,13 @@ def settle_completions(
         return
     done = transitions.complete(conn, stage, completions, now)
     effects.completed += len(done)
-    effects.ignored += len(completions) - len(done)
+    if len(done) < len(completions):
+        finished = set(done)
+        late = [c for c in completions if c.lead_id not in finished]
+        stored = transitions.store_late_results(conn, stage, late)
+        effects.ignored += len(late)
+        if stored:
+            log.info("%s: stored %d late result(s) of cancelled work", stage, len(stored))
     next_stage = get_stage(stage).next
     if done and next_stage:
         effects.kick(next_stage)

@@ -23,21 +23,41 @@ RETURNING id;
 SELECT id FROM leads WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE;
 
 -- name: customize
--- Queue the first stage. No company URL: nothing to scrape, the lead is skipped.
--- Leads already queued, running or done are left alone (the caller reports them).
-UPDATE leads
-SET scrape_status = CASE WHEN company_url IS NULL THEN 'skipped' ELSE 'queued' END,
-    scrape_run_after = CASE WHEN company_url IS NULL THEN NULL ELSE :now END,
-    scrape_completed_at = CASE WHEN company_url IS NULL THEN :now END,
-    scrape_error = CASE WHEN company_url IS NULL THEN 'no company URL' END,
-    updated_at = :now
-WHERE id = ANY(CAST(:ids AS bigint[]))
-  AND account_id = :account_id
-  AND scrape_status = 'pending'
-RETURNING id, scrape_status AS status;
+-- Put leads into a run and queue their first stage. Only leads that have not started
+-- (scrape pending, or cancelled with their run) and are in no active run are taken; the
+-- rows are locked in id order. No company URL: nothing to scrape, the lead is skipped.
+WITH chosen AS (
+    SELECT l.id FROM leads l
+    WHERE l.id = ANY(CAST(:ids AS bigint[]))
+      AND l.account_id = :account_id
+      AND l.scrape_status IN ('pending', 'cancelled')
+      AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = l.run_id
+                      AND r.status IN ('queued', 'running', 'paused'))
+    ORDER BY l.id
+    FOR UPDATE
+), moved AS (
+    UPDATE leads AS l
+    SET run_id = :run_id,
+        scrape_status = CASE WHEN l.company_url IS NULL THEN 'skipped' ELSE 'queued' END,
+        scrape_run_after = CASE WHEN l.company_url IS NULL THEN NULL ELSE :now END,
+        scrape_completed_at = CASE WHEN l.company_url IS NULL THEN :now END,
+        scrape_error = CASE WHEN l.company_url IS NULL THEN 'no company URL' END,
+        scrape_retry_count = 0,
+        intel_status = 'pending', strategy_status = 'pending',
+        subject_status = 'pending', messaging_status = 'pending',
+        updated_at = :now
+    FROM chosen
+    WHERE l.id = chosen.id
+    RETURNING l.id, l.scrape_status
+), linked AS (
+    INSERT INTO run_leads (run_id, lead_id) SELECT :run_id, id FROM moved
+)
+SELECT id, scrape_status AS status FROM moved;
 
 -- name: claim
--- Take up to :limit ready rows of a stage; two workers never get the same row.
+-- Take up to :limit ready rows of a stage; two workers never get the same row. Rows of a
+-- paused run are not taken (pausing also parks them at run_after = 9999-01-01, the far end
+-- of the index, so this check meets only the few queued while the run was pausing).
 UPDATE leads AS l
 SET ${stage}_status = 'started',
     ${stage}_attempt = l.${stage}_attempt + 1,
@@ -48,6 +68,8 @@ SET ${stage}_status = 'started',
 FROM (
     SELECT id FROM leads
     WHERE ${stage}_status = 'queued' AND ${stage}_run_after <= :now
+      AND NOT EXISTS (SELECT 1 FROM runs
+                      WHERE runs.id = leads.run_id AND runs.status = 'paused')
     ORDER BY ${stage}_run_after, id
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
@@ -102,6 +124,20 @@ FROM jsonb_to_recordset(CAST(:rows AS jsonb))
 WHERE l.id = r.id
   AND l.${stage}_status = 'started'
   AND l.${stage}_attempt = r.attempt
+RETURNING l.id;
+
+-- name: store_late_result
+-- A result that arrives after its run was cancelled is kept (it was paid for) but
+-- queues nothing.
+UPDATE leads AS l
+SET ${stage}_result = r.result,
+    ${stage}_job_id = coalesce(l.${stage}_job_id, r.job_id)
+FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+    AS r (id bigint, attempt integer, job_id text, result jsonb)
+WHERE l.id = r.id
+  AND l.${stage}_status = 'cancelled'
+  AND l.${stage}_attempt = r.attempt
+  AND l.${stage}_result IS NULL
 RETURNING l.id;
 
 -- name: fail
@@ -239,3 +275,191 @@ CROSS JOIN LATERAL (VALUES
 WHERE l.account_id = :account_id
 GROUP BY s.stage, s.position
 ORDER BY s.position;
+
+
+-- Runs ---------------------------------------------------------------------------------
+
+-- name: create_run
+INSERT INTO runs (account_id, status, selection, started_at, updated_at)
+VALUES (:account_id, 'running', CAST(:selection AS jsonb), :now, :now)
+RETURNING id;
+
+-- name: set_run_size
+UPDATE runs SET lead_count = :lead_count WHERE id = :run_id;
+
+-- name: pending_lead_ids
+-- "All pending": leads of the account that never started.
+SELECT id FROM leads
+WHERE account_id = :account_id AND scrape_status = 'pending'
+ORDER BY id
+LIMIT :limit;
+
+-- name: get_run
+SELECT * FROM runs WHERE id = :run_id AND account_id = :account_id;
+
+-- name: list_runs
+SELECT * FROM runs
+WHERE account_id = :account_id AND (CAST(:after AS bigint) IS NULL OR id < :after)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: pause_run
+UPDATE runs SET status = 'paused', paused_at = :now, updated_at = :now
+WHERE id = :run_id AND account_id = :account_id AND status IN ('queued', 'running')
+RETURNING id;
+
+-- name: park_run_leads
+-- Move the run's queued rows to the far end of the claim indexes while it is paused
+-- (a finite far-future instant: 'infinity' does not fit a Python datetime).
+UPDATE leads AS l
+SET scrape_run_after = CASE WHEN l.scrape_status = 'queued'
+                            THEN CAST('9999-01-01 00:00:00+00' AS timestamptz) ELSE l.scrape_run_after END,
+    intel_run_after = CASE WHEN l.intel_status = 'queued'
+                           THEN CAST('9999-01-01 00:00:00+00' AS timestamptz) ELSE l.intel_run_after END,
+    strategy_run_after = CASE WHEN l.strategy_status = 'queued'
+                              THEN CAST('9999-01-01 00:00:00+00' AS timestamptz) ELSE l.strategy_run_after END,
+    subject_run_after = CASE WHEN l.subject_status = 'queued'
+                             THEN CAST('9999-01-01 00:00:00+00' AS timestamptz) ELSE l.subject_run_after END,
+    messaging_run_after = CASE WHEN l.messaging_status = 'queued'
+                               THEN CAST('9999-01-01 00:00:00+00' AS timestamptz) ELSE l.messaging_run_after END
+FROM run_leads AS rl
+WHERE rl.run_id = :run_id AND l.id = rl.lead_id AND l.run_id = :run_id
+  AND 'queued' IN (l.scrape_status, l.intel_status, l.strategy_status,
+                   l.subject_status, l.messaging_status);
+
+-- name: resume_run
+UPDATE runs SET status = 'running', paused_at = NULL, updated_at = :now
+WHERE id = :run_id AND account_id = :account_id AND status = 'paused'
+RETURNING id;
+
+-- name: unpark_run_leads
+UPDATE leads AS l
+SET scrape_run_after = CASE WHEN l.scrape_status = 'queued'
+                            THEN :now ELSE l.scrape_run_after END,
+    intel_run_after = CASE WHEN l.intel_status = 'queued'
+                           THEN :now ELSE l.intel_run_after END,
+    strategy_run_after = CASE WHEN l.strategy_status = 'queued'
+                              THEN :now ELSE l.strategy_run_after END,
+    subject_run_after = CASE WHEN l.subject_status = 'queued'
+                             THEN :now ELSE l.subject_run_after END,
+    messaging_run_after = CASE WHEN l.messaging_status = 'queued'
+                               THEN :now ELSE l.messaging_run_after END,
+    updated_at = :now
+FROM run_leads AS rl
+WHERE rl.run_id = :run_id AND l.id = rl.lead_id AND l.run_id = :run_id
+  AND 'queued' IN (l.scrape_status, l.intel_status, l.strategy_status,
+                   l.subject_status, l.messaging_status)
+RETURNING l.id;
+
+-- name: cancel_run
+UPDATE runs SET status = 'cancelled', finished_at = :now, updated_at = :now
+WHERE id = :run_id AND account_id = :account_id AND status IN ('queued', 'running', 'paused')
+RETURNING id;
+
+-- name: cancel_run_leads
+-- Every unfinished stage of the run's leads becomes cancelled. A started attempt's
+-- service job may still answer; store_late_result keeps what it sends, nothing chains.
+UPDATE leads AS l
+SET scrape_status = CASE WHEN l.scrape_status IN ('pending', 'queued', 'started')
+                         THEN 'cancelled' ELSE l.scrape_status END,
+    intel_status = CASE WHEN l.intel_status IN ('pending', 'queued', 'started')
+                        THEN 'cancelled' ELSE l.intel_status END,
+    strategy_status = CASE WHEN l.strategy_status IN ('pending', 'queued', 'started')
+                           THEN 'cancelled' ELSE l.strategy_status END,
+    subject_status = CASE WHEN l.subject_status IN ('pending', 'queued', 'started')
+                          THEN 'cancelled' ELSE l.subject_status END,
+    messaging_status = CASE WHEN l.messaging_status IN ('pending', 'queued', 'started')
+                            THEN 'cancelled' ELSE l.messaging_status END,
+    updated_at = :now
+FROM run_leads AS rl
+WHERE rl.run_id = :run_id AND l.id = rl.lead_id AND l.run_id = :run_id
+  AND l.messaging_status <> 'completed'
+RETURNING l.id;
+
+-- name: requeue_failed
+-- retry-failed: the run's failed attempts of a stage go back to queued with their retry
+-- budget reset (the attempt number keeps counting: it is the fencing token). :patterns
+-- limits it to errors matching any of the LIKE patterns.
+UPDATE leads AS l
+SET ${stage}_status = 'queued',
+    ${stage}_run_after = :now,
+    ${stage}_retry_count = 0,
+    ${stage}_completed_at = NULL,
+    updated_at = :now
+FROM run_leads AS rl
+WHERE rl.run_id = :run_id AND l.id = rl.lead_id AND l.run_id = :run_id
+  AND l.${stage}_status = 'failed'
+  AND l.${stage}_error LIKE ANY (CAST(:patterns AS text[]))
+RETURNING l.id;
+
+-- name: reopen_run
+UPDATE runs SET status = 'running', finished_at = NULL, updated_at = :now
+WHERE id = :run_id AND account_id = :account_id AND status IN ('completed', 'failed', 'running')
+RETURNING id;
+
+-- name: add_run_event
+INSERT INTO run_events (run_id, kind, detail) VALUES (:run_id, :kind, CAST(:detail AS jsonb));
+
+-- name: run_events
+SELECT kind, detail, created_at FROM run_events WHERE run_id = :run_id ORDER BY id;
+
+-- name: rollup_runs
+-- Counts, fit score and state of every active run, from its leads. A run with no queued
+-- or started work left finishes by itself: failed if none of its leads got an email,
+-- otherwise completed. A paused run keeps its state until someone resumes or cancels it.
+WITH active AS (
+    SELECT id FROM runs WHERE status IN ('queued', 'running', 'paused')
+), members AS (
+    SELECT l.*
+    FROM active JOIN run_leads rl ON rl.run_id = active.id
+    JOIN leads l ON l.id = rl.lead_id AND l.run_id = rl.run_id
+), per_state AS (
+    SELECT m.run_id, s.stage, s.status, count(*) AS n
+    FROM members m
+    CROSS JOIN LATERAL (VALUES
+        ('scrape', m.scrape_status), ('intel', m.intel_status),
+        ('strategy', m.strategy_status), ('subject', m.subject_status),
+        ('messaging', m.messaging_status)
+    ) AS s (stage, status)
+    GROUP BY 1, 2, 3
+), per_stage AS (
+    SELECT run_id, stage, jsonb_object_agg(status, n) AS states
+    FROM per_state GROUP BY 1, 2
+), counts AS (
+    SELECT run_id, jsonb_object_agg(stage, states) AS counts FROM per_stage GROUP BY 1
+), leads_state AS (
+    SELECT m.run_id,
+        count(*) FILTER (WHERE 'queued' IN (m.scrape_status, m.intel_status,
+            m.strategy_status, m.subject_status, m.messaging_status)
+            OR 'started' IN (m.scrape_status, m.intel_status, m.strategy_status,
+            m.subject_status, m.messaging_status)) AS active,
+        count(*) FILTER (WHERE m.messaging_status = 'completed') AS completed,
+        count(*) FILTER (WHERE 'failed' IN (m.scrape_status, m.intel_status,
+            m.strategy_status, m.subject_status, m.messaging_status)) AS failed,
+        count(*) FILTER (WHERE m.scrape_status = 'skipped') AS skipped,
+        avg((m.intel_result ->> 'fit_score')::double precision) AS fit
+    FROM members m GROUP BY 1
+)
+UPDATE runs AS r
+SET counts = c.counts,
+    lead_states = jsonb_build_object('active', s.active, 'completed', s.completed,
+                                     'failed', s.failed, 'skipped', s.skipped),
+    fit_score_avg = s.fit,
+    status = CASE WHEN r.status = 'paused' OR s.active > 0 THEN r.status
+                  WHEN s.completed = 0 AND s.failed > 0 THEN 'failed'
+                  ELSE 'completed' END,
+    finished_at = CASE WHEN r.status <> 'paused' AND s.active = 0 THEN :now
+                       ELSE r.finished_at END,
+    updated_at = :now
+FROM counts c JOIN leads_state s ON s.run_id = c.run_id
+WHERE r.id = c.run_id
+RETURNING r.id, r.status;
+
+-- name: delete_empty_run
+DELETE FROM runs WHERE id = :run_id AND lead_count = 0;
+
+-- name: import_lead_ids
+SELECT id FROM leads
+WHERE account_id = :account_id AND import_id = :import_id
+ORDER BY id
+LIMIT :limit;

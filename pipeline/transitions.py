@@ -68,17 +68,6 @@ def insert_leads(conn: Connection, account_id: int, rows: Sequence[dict[str, Any
     return [row.id for row in result]
 
 
-def customize(
-    conn: Connection, account_id: int, lead_ids: Sequence[int], now: datetime
-) -> dict[int, str]:
-    """Queue the first stage of pending leads; returns {lead id: 'queued' | 'skipped'}."""
-    result = conn.execute(
-        queries.get("customize"),
-        {"ids": list(lead_ids), "account_id": account_id, "now": now},
-    )
-    return {row.id: row.status for row in result}
-
-
 def claim(conn: Connection, stage: str, limit: int, now: datetime) -> list[RowMapping]:
     """Claim up to ``limit`` ready rows: each becomes ``started`` with a new attempt number."""
     result = conn.execute(queries.get("claim", stage), {"limit": limit, "now": now})
@@ -130,6 +119,18 @@ def complete(
             len(completions),
         )
     return done
+
+
+def store_late_results(
+    conn: Connection, stage: str, completions: Sequence[Completion]
+) -> list[int]:
+    """Keep results that arrive for cancelled attempts; nothing is queued after them."""
+    rows = (
+        {"id": c.lead_id, "attempt": c.attempt, "job_id": c.job_id, "result": c.result}
+        for c in completions
+    )
+    result = conn.execute(queries.get("store_late_result", stage), {"rows": _json(rows)})
+    return [row.id for row in result]
 
 
 def fail(conn: Connection, stage: str, rejections: Sequence[Rejection], now: datetime) -> list[int]:

@@ -43,10 +43,10 @@ class Running:
                 ids.extend(response.json()["ids"])
         return ids
 
-    def customize(self, ids: list[int]) -> dict[str, list[int]]:
+    def customize(self, ids: list[int]) -> dict[str, Any]:
         with self.api() as api:
             response = api.post("/customize", json={"lead_ids": ids})
-            assert response.status_code == 200, response.text
+            assert response.status_code == 201, response.text
             return response.json()
 
     def wait_until_settled(self, timeout: float) -> dict[str, Any]:

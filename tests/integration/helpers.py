@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from pipeline import transitions
+from pipeline import runs, transitions
 
 
 def now() -> datetime:
@@ -28,9 +28,9 @@ def make_leads(engine: Engine, n: int, *, url: str | None = "https://acme.test",
         return transitions.insert_leads(conn, account_id, rows)
 
 
-def queue_scrape(engine: Engine, ids: list[int]) -> None:
-    with engine.begin() as conn:
-        transitions.customize(conn, 1, ids, now())
+def queue_scrape(engine: Engine, ids: list[int]) -> int | None:
+    """Customize: a run over ``ids`` with their scrape stage queued; returns the run id."""
+    return runs.start_run(engine, 1, runs.Selection(lead_ids=tuple(ids)), now()).run_id
 
 
 def row(engine: Engine, lead_id: int) -> dict[str, Any]:

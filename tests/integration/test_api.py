@@ -88,11 +88,12 @@ def test_customize_reports_what_it_queued_skipped_left_alone_and_could_not_find(
         id=b,
     )
     response = api.simulate_post("/customize", json={"lead_ids": [a, b, no_url, 999999]})
-    assert response.status_code == 200
+    assert response.status_code == 201
     assert response.json == {
+        "run_id": response.json["run_id"],
         "queued": [a],
         "skipped": [no_url],
-        "already_started": [b],
+        "already_active": [b],
         "not_found": [999999],
     }
     assert api.effects[-1].kicks == [("scrape", 0.0)]

@@ -20,26 +20,6 @@ def claim(engine, stage="scrape", limit=10, at=None):
         return transitions.claim(conn, stage, limit, at or now())
 
 
-def test_customize_queues_pending_leads_and_skips_those_without_a_url(engine):
-    with_url = make_leads(engine, 2)
-    without = make_leads(engine, 1, url=None)
-    with engine.begin() as conn:
-        moved = transitions.customize(conn, 1, with_url + without, now())
-    assert moved == {with_url[0]: "queued", with_url[1]: "queued", without[0]: "skipped"}
-    assert row(engine, without[0])["scrape_error"] == "no company URL"
-    with engine.begin() as conn:
-        again = transitions.customize(conn, 1, with_url, now())
-    assert again == {}, "leads already queued are left alone"
-
-
-def test_customize_never_touches_another_accounts_leads(engine):
-    execute(engine, "INSERT INTO accounts (name) VALUES ('other')")
-    theirs = make_leads(engine, 1, account_id=2)
-    with engine.begin() as conn:
-        assert transitions.customize(conn, 1, theirs, now()) == {}
-    assert row(engine, theirs[0])["scrape_status"] == "pending"
-
-
 def test_a_claim_starts_a_new_attempt_and_returns_what_the_stage_needs(engine):
     ids = make_leads(engine, 3)
     queue_scrape(engine, ids)
