@@ -178,18 +178,9 @@ SELECT
     l.updated_at
 FROM leads l;
 
--- Per stage: how many leads are in each state. One scan of leads, unpivoted.
-CREATE OR REPLACE VIEW stage_queue_depth AS
-SELECT
-    s.stage,
-    s.position,
-    count(*) FILTER (WHERE s.status = 'pending')   AS pending,
-    count(*) FILTER (WHERE s.status = 'queued')    AS queued,
-    count(*) FILTER (WHERE s.status = 'started')   AS started,
-    count(*) FILTER (WHERE s.status = 'completed') AS completed,
-    count(*) FILTER (WHERE s.status = 'failed')    AS failed,
-    count(*) FILTER (WHERE s.status = 'skipped')   AS skipped,
-    count(*) FILTER (WHERE s.status = 'cancelled') AS cancelled
+-- One row per (lead, stage): the leads table unpivoted, for counting by stage and state.
+CREATE OR REPLACE VIEW lead_stage_statuses AS
+SELECT l.id AS lead_id, l.account_id, s.stage, s.position, s.status
 FROM leads l
 CROSS JOIN LATERAL (VALUES
     ('scrape', 1, l.scrape_status),
@@ -197,8 +188,22 @@ CROSS JOIN LATERAL (VALUES
     ('strategy', 3, l.strategy_status),
     ('subject', 4, l.subject_status),
     ('messaging', 5, l.messaging_status)
-) AS s (stage, position, status)
-GROUP BY s.stage, s.position;
+) AS s (stage, position, status);
+
+-- Per stage: how many leads are in each state. One scan of leads.
+CREATE OR REPLACE VIEW stage_queue_depth AS
+SELECT
+    stage,
+    position,
+    count(*) FILTER (WHERE status = 'pending')   AS pending,
+    count(*) FILTER (WHERE status = 'queued')    AS queued,
+    count(*) FILTER (WHERE status = 'started')   AS started,
+    count(*) FILTER (WHERE status = 'completed') AS completed,
+    count(*) FILTER (WHERE status = 'failed')    AS failed,
+    count(*) FILTER (WHERE status = 'skipped')   AS skipped,
+    count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+FROM lead_stage_statuses
+GROUP BY stage, position;
 
 -- Per stage: how long completed attempts took (claim to completion).
 CREATE OR REPLACE VIEW stage_durations AS
@@ -269,3 +274,224 @@ CREATE TABLE IF NOT EXISTS run_events (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS run_events_run ON run_events (run_id, id);
+
+-- Lists and exports -----------------------------------------------------------------------
+-- `GET /leads`, the exports and the estimate read leads through `lead_summaries`: the
+-- lead's own fields, where it is now, every stage's status and error, and the few result
+-- fields people read (fit score, chosen subject, finished email), never the scraped pages
+-- or the reports. A plain view: the planner flattens it into each query, so only the
+-- columns a query uses are computed and the primary key still drives `ORDER BY id`.
+-- These reads add no index on leads (every one would be written on every transition);
+-- the plan of each query is described beside it in pipeline/queries.sql.
+
+-- The import a lead came from (set once, by the CSV import). No foreign key on purpose.
+ALTER TABLE leads ADD COLUMN IF NOT EXISTS import_id bigint;
+
+-- The change feed (`GET /leads?order=updated`) walks (updated_at, id) and misses no lead
+-- only if a lead's updated_at never moves backwards. Transitions stamp it with their
+-- caller's clock, and a statement whose clock was read before another transaction's could
+-- otherwise write an older time over a newer one. The WHEN clause is checked without a
+-- function call, so an ordinary transition pays one timestamp comparison.
+CREATE OR REPLACE FUNCTION leads_keep_updated_at() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := OLD.updated_at;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER leads_updated_at_never_decreases
+    BEFORE UPDATE ON leads
+    FOR EACH ROW WHEN (NEW.updated_at < OLD.updated_at)
+    EXECUTE FUNCTION leads_keep_updated_at();
+
+CREATE OR REPLACE VIEW lead_summaries AS
+SELECT
+    l.id,
+    l.account_id,
+    l.run_id,
+    l.import_id,
+    l.name,
+    l.email,
+    l.company,
+    l.title,
+    l.company_url,
+    l.created_at,
+    l.updated_at,
+    CASE
+        WHEN l.scrape_status <> 'completed' THEN 'scrape'
+        WHEN l.intel_status <> 'completed' THEN 'intel'
+        WHEN l.strategy_status <> 'completed' THEN 'strategy'
+        WHEN l.subject_status <> 'completed' THEN 'subject'
+        ELSE 'messaging'
+    END AS current_stage,
+    CASE
+        WHEN l.scrape_status <> 'completed' THEN l.scrape_status
+        WHEN l.intel_status <> 'completed' THEN l.intel_status
+        WHEN l.strategy_status <> 'completed' THEN l.strategy_status
+        WHEN l.subject_status <> 'completed' THEN l.subject_status
+        ELSE l.messaging_status
+    END AS current_state,
+    l.scrape_status,
+    l.scrape_error,
+    l.intel_status,
+    l.intel_error,
+    l.strategy_status,
+    l.strategy_error,
+    l.subject_status,
+    l.subject_error,
+    l.messaging_status,
+    l.messaging_error,
+    -- A fit score that is not a number in 0..100 reads as unknown rather than failing.
+    CASE WHEN jsonb_typeof(l.intel_result -> 'fit_score') = 'number' THEN
+        CASE WHEN CAST(l.intel_result ->> 'fit_score' AS numeric) BETWEEN 0 AND 100
+             THEN CAST(round(CAST(l.intel_result ->> 'fit_score' AS numeric)) AS integer)
+        END
+    END AS fit_score,
+    l.subject_result ->> 'chosen' AS subject,
+    l.messaging_result ->> 'subject' AS email_subject,
+    l.messaging_result ->> 'body' AS email_body
+FROM leads l;
+
+-- Accounts, API keys and imports -----
+-- API keys: only the sha256 of a key is stored (the key itself is shown once, when it is
+-- created); a request finds its key by that hash through the unique index, so no secret
+-- is ever compared byte by byte. `prefix` (the key's first characters) is for display.
+
+CREATE TABLE IF NOT EXISTS api_keys (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id  bigint NOT NULL REFERENCES accounts (id),
+    key_hash    bytea NOT NULL UNIQUE CHECK (length(key_hash) = 32),
+    prefix      text NOT NULL CHECK (length(prefix) <= 16),
+    label       text NOT NULL DEFAULT '' CHECK (length(label) <= 200),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    revoked_at  timestamptz
+);
+
+-- One row per CSV import, written in the same transaction as its leads: an import that
+-- fails (bad header, over the size limit, client gone) leaves no trace at all. The ids of
+-- its leads lie between first_lead_id and last_lead_id (its leads also carry import_id),
+-- so "the leads of an import" is a primary-key range scan and leads need no index for it.
+CREATE TABLE IF NOT EXISTS imports (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id     bigint NOT NULL REFERENCES accounts (id),
+    filename       text CHECK (length(filename) <= 255),
+    dedupe         text NOT NULL DEFAULT 'email' CHECK (dedupe IN ('email', 'domain')),
+    -- lead field -> the header column it was read from; header columns nobody reads
+    columns        jsonb NOT NULL DEFAULT '{}',
+    ignored        jsonb NOT NULL DEFAULT '[]',
+    bytes          bigint NOT NULL DEFAULT 0,
+    rows_total     integer NOT NULL DEFAULT 0,
+    accepted       integer NOT NULL DEFAULT 0,
+    -- rejected includes duplicates: accepted + rejected = rows_total
+    rejected       integer NOT NULL DEFAULT 0,
+    duplicates     integer NOT NULL DEFAULT 0,
+    first_lead_id  bigint,
+    last_lead_id   bigint,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    completed_at   timestamptz
+);
+CREATE INDEX IF NOT EXISTS imports_account ON imports (account_id, id);
+
+-- Each rejected row of an import: the line its record starts on (the header is line 1),
+-- a reason code and a message; a duplicate names the lead it repeats.
+CREATE TABLE IF NOT EXISTS import_rejections (
+    import_id  bigint NOT NULL REFERENCES imports (id) ON DELETE CASCADE,
+    line       integer NOT NULL,
+    reason     text NOT NULL,
+    message    text NOT NULL,
+    lead_id    bigint,
+    PRIMARY KEY (import_id, line)
+);
+
+-- The import a lead came from (the Lists and exports section above declares the same
+-- column, without a foreign key; the import row and its leads commit together).
+ALTER TABLE leads ADD COLUMN IF NOT EXISTS import_id bigint;
+
+-- The host of a company URL, lower-case, without "www.": what "same company" means.
+CREATE OR REPLACE FUNCTION company_domain(url text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURNS NULL ON NULL INPUT AS $$
+    SELECT nullif(regexp_replace(rtrim(lower(substring(url FROM
+        '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^]/]*\]|[^:/?#]*)')), '.'),
+        '^www\.', ''), '')
+$$;
+
+-- Uniqueness of emails (and lookup of company domains) per account. These live in
+-- insert-only side tables rather than in unique indexes on leads: a non-partial index on
+-- leads gets a new entry on every stage transition (none of them is a HOT update), while
+-- these rows are written once, when the lead is created. The first lead with an email or
+-- a domain owns the row. Imports claim emails here with ON CONFLICT DO NOTHING, so two
+-- concurrent imports can never both insert the same email; POST /leads registers its
+-- leads too (and keeps accepting repeats, as before).
+CREATE TABLE IF NOT EXISTS lead_emails (
+    account_id  bigint NOT NULL,
+    email       text NOT NULL,
+    lead_id     bigint NOT NULL REFERENCES leads (id) ON DELETE CASCADE,
+    PRIMARY KEY (account_id, email)
+);
+CREATE TABLE IF NOT EXISTS lead_domains (
+    account_id  bigint NOT NULL,
+    domain      text NOT NULL,
+    lead_id     bigint NOT NULL REFERENCES leads (id) ON DELETE CASCADE,
+    PRIMARY KEY (account_id, domain)
+);
+
+-- Leads that predate these tables are registered once (cheap no-ops afterwards).
+INSERT INTO lead_emails (account_id, email, lead_id)
+SELECT DISTINCT ON (account_id, email) account_id, email, id FROM leads
+WHERE NOT EXISTS (SELECT 1 FROM lead_emails)
+ORDER BY account_id, email, id
+ON CONFLICT DO NOTHING;
+INSERT INTO lead_domains (account_id, domain, lead_id)
+SELECT DISTINCT ON (account_id, company_domain(company_url))
+       account_id, company_domain(company_url), id
+FROM leads
+WHERE company_domain(company_url) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lead_domains)
+ORDER BY account_id, company_domain(company_url), id
+ON CONFLICT DO NOTHING;
+
+-- Cost, budgets, re-runs and scrape reuse ----------------------------------------------
+-- LLM tokens are summed on the lead by the completion statement itself (no extra
+-- statement, no hot counter row): `llm_*` over the lead's life, `run_*` since it joined
+-- its current run. The roll-up adds the run's members up and prices them.
+ALTER TABLE leads ADD COLUMN IF NOT EXISTS llm_input_tokens bigint NOT NULL DEFAULT 0;
+ALTER TABLE leads ADD COLUMN IF NOT EXISTS llm_output_tokens bigint NOT NULL DEFAULT 0;
+ALTER TABLE leads ADD COLUMN IF NOT EXISTS run_input_tokens bigint NOT NULL DEFAULT 0;
+ALTER TABLE leads ADD COLUMN IF NOT EXISTS run_output_tokens bigint NOT NULL DEFAULT 0;
+
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS budget_usd double precision
+    CHECK (budget_usd IS NULL OR budget_usd >= 0);
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS input_tokens bigint NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS output_tokens bigint NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS spent_usd double precision NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS from_stage text NOT NULL DEFAULT 'scrape';
+-- Why a run is paused when nobody pressed pause (the budget cap).
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS paused_reason text;
+
+-- A re-run keeps the result it replaces: one row per replaced (lead, stage, attempt).
+CREATE TABLE IF NOT EXISTS lead_stage_versions (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    lead_id       bigint NOT NULL REFERENCES leads (id) ON DELETE CASCADE,
+    stage         text NOT NULL,
+    attempt       integer NOT NULL,
+    status        text NOT NULL,
+    result        jsonb,
+    error         text,
+    completed_at  timestamptz,
+    run_id        bigint,
+    replaced_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS lead_stage_versions_lead ON lead_stage_versions (lead_id, stage, id);
+
+-- One scrape per company site: the site a lead's URL names (host without www, plus the
+-- path, so two companies under one host are two sites). Leads that share it reuse a
+-- recent scrape. The index covers only completed original scrapes.
+CREATE OR REPLACE FUNCTION leadpipe_site_key(url text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT nullif(rtrim(lower(regexp_replace(regexp_replace(regexp_replace(url,
+        '[?#].*$', ''), '^[a-zA-Z][a-zA-Z0-9+.-]*://', ''), '^www\.', '', 'i')), '/'), '')
+$$;
+ALTER TABLE leads ADD COLUMN IF NOT EXISTS site_key text
+    GENERATED ALWAYS AS (leadpipe_site_key(company_url)) STORED;
+CREATE INDEX IF NOT EXISTS leads_scraped_sites ON leads (account_id, site_key, scrape_completed_at)
+    WHERE scrape_status = 'completed' AND NOT (scrape_result ? 'reused_from');

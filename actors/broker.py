@@ -10,6 +10,8 @@ from dramatiq.brokers.stub import StubBroker
 from periodiq import PeriodiqMiddleware
 
 from actors.deps import settings
+from actors.kicks import ClearPendingKick
+from actors.ticker import UpkeepTicker
 
 
 def make_broker() -> dramatiq.Broker:
@@ -18,6 +20,10 @@ def make_broker() -> dramatiq.Broker:
         new.emit_after("process_boot")
     else:
         new = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+        # Sub-minute upkeep from the workers themselves; see actors.ticker.
+        new.add_middleware(UpkeepTicker(settings))
+        # At most one immediate kick per stage waits at a time; see actors.kicks.
+        new.add_middleware(ClearPendingKick())
     # A clock that was down for a while must not fire a backlog of old ticks.
     new.add_middleware(PeriodiqMiddleware(skip_delay=30))
     return new

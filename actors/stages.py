@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 import dramatiq
+import redis
 
-from actors import deps
+from actors import deps, kicks
 from pipeline import completing, submitting
 from pipeline.effects import Effects
 
@@ -20,12 +21,36 @@ def process_stage(stage: str) -> None:
     No dramatiq retries: the database is the queue, and a failure here leaves rows that
     the stuck reset recovers. A full batch kicks the stage again before submitting, so the
     next batch is claimed by another thread while this one waits on the service.
+
+    Backpressure (``actors.backpressure``) comes first: without a permit for the stage's
+    service nothing is claimed, and one message per stage waits out the limiter's delay.
     """
-    ctx = deps.context()
-    rows = submitting.claim(ctx, stage, deps.now())
-    if len(rows) >= ctx.settings.queue_batch_size:
-        kick(stage)
-    send(submitting.submit(ctx, stage, rows, deps.now()))
+    ctx, gate = deps.context(), deps.gate()
+    permit = gate.admit(stage)
+    if not permit.granted:
+        if gate.should_wait(stage, permit):
+            send(Effects(kicks=[(stage, permit.wait)]))
+        return
+    rows: list = []
+    try:
+        limit = min(permit.tokens, ctx.settings.queue_batch_size)
+        rows = submitting.claim(ctx, stage, deps.now(), limit)
+        if len(rows) >= limit:
+            send(Effects(kicks=[(stage, 0.0)]))
+        effects = submitting.submit(ctx, stage, rows, deps.now())
+    finally:
+        _quietly(gate.release, permit, stage, len(rows))
+    _quietly(gate.record, effects.signals)
+    send(effects)
+
+
+def _quietly(call, *args) -> None:
+    """Limiter bookkeeping after the work is done: a Redis outage must not undo it (a
+    lease expires by itself, a missed rate update is made up by the next one)."""
+    try:
+        call(*args)
+    except redis.RedisError as exc:
+        log.warning("limiter bookkeeping skipped (%s)", exc)
 
 
 @dramatiq.actor(queue_name="callbacks", max_retries=3, time_limit=120_000)
@@ -38,13 +63,19 @@ def fetch_batch_results(batch_id: str) -> None:
 
 def kick(stage: str, delay_seconds: float = 0.0) -> None:
     """Tell some worker to look at ``stage``. Cheap and lossy by design: the sweeper
-    re-kicks any stage whose ready rows nobody came for."""
+    re-kicks any stage whose ready rows nobody came for. An immediate kick is not sent
+    while another for the stage still waits (``actors.kicks``)."""
     if delay_seconds > 0:
         process_stage.send_with_options(args=(stage,), delay=int(delay_seconds * 1000))
-    else:
+    elif kicks.should_send(process_stage.broker, stage):
         process_stage.send(stage)
 
 
 def send(effects: Effects) -> None:
+    """Send the kicks; a broker that is down loses them (the sweeper re-kicks), it does
+    not fail the work that was already committed."""
     for stage, delay in effects.kicks:
-        kick(stage, delay)
+        try:
+            kick(stage, delay)
+        except redis.RedisError as exc:
+            log.warning("kick of %s lost (%s); the sweeper will re-kick it", stage, exc)

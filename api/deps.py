@@ -26,5 +26,3 @@ class AppDeps:
     wallclock: Callable[[], float] = time.time
     #: name -> check raising on failure; ``/healthz`` runs them all.
     health_checks: dict[str, Callable[[], None]] = field(default_factory=dict)
-    #: The account requests act for until API keys exist (single-tenant default).
-    default_account_id: int = 1

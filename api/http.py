@@ -56,9 +56,14 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise falcon.HTTPBadRequest(title="Empty body", description="a JSON body is required")
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise falcon.HTTPBadRequest(title="Malformed JSON", description=str(exc)[:200]) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (Python accepts them; PostgreSQL's jsonb does not)."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def read_json(req: falcon.Request, limit: int = MAX_JSON_BYTES) -> Any:

@@ -6,10 +6,12 @@ from typing import Any
 
 import falcon
 
+from api import listing
 from api.deps import AppDeps
 from api.http import read_json
 from pipeline import leads
 from pipeline.leads import MAX_BULK
+from pipeline.stages import STAGE_NAMES
 
 
 def _ids(value: Any, name: str) -> list[int]:
@@ -29,10 +31,14 @@ def _ids(value: Any, name: str) -> list[int]:
 
 
 class Leads:
-    """``POST /leads``: one lead (an object), or many (a list, or ``{"leads": [...]}``)."""
+    """``POST /leads``: one lead (an object), or many (a list, or ``{"leads": [...]}``).
+    ``GET /leads``: a page of lead summaries (filters and cursor: ``pipeline.listing``)."""
 
     def __init__(self, deps: AppDeps) -> None:
         self._deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = listing.leads_page(self._deps, req)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req)
@@ -62,7 +68,34 @@ class Lead:
         lead = leads.get_lead(self._deps.ctx.engine, req.context.account_id, lead_id)
         if lead is None:
             raise falcon.HTTPNotFound(title="No such lead", description=f"lead {lead_id}")
+        settings = self._deps.ctx.settings
+        lead["cost_usd"] = round(
+            (
+                lead["tokens"]["input"] * settings.llm_input_price_per_mtok
+                + lead["tokens"]["output"] * settings.llm_output_price_per_mtok
+            )
+            / 1e6,
+            6,
+        )
         resp.media = lead
+
+
+class LeadVersions:
+    """``GET /leads/{id}/versions[?stage=]``: results that re-runs replaced."""
+
+    def __init__(self, deps: AppDeps) -> None:
+        self._deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, lead_id: int) -> None:
+        engine, account = self._deps.ctx.engine, req.context.account_id
+        stage = req.get_param("stage")
+        if stage is not None and stage not in STAGE_NAMES:
+            raise falcon.HTTPBadRequest(
+                title="Invalid stage", description=f"stage must be one of {', '.join(STAGE_NAMES)}"
+            )
+        if leads.get_lead(engine, account, lead_id) is None:
+            raise falcon.HTTPNotFound(title="No such lead", description=f"lead {lead_id}")
+        resp.media = {"items": leads.versions(engine, account, lead_id, stage)}
 
 
 class Status:

@@ -11,6 +11,7 @@ from api.deps import AppDeps
 from api.http import read_json
 from pipeline import runs
 from pipeline.runs import Selection
+from pipeline.stages import STAGE_NAMES
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -54,6 +55,33 @@ def selection_from(body: Any) -> Selection:
     return Selection(lead_ids=tuple(_positive_int(i, "lead_ids") for i in ids))
 
 
+def _budget(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e9:
+        return float(value)
+    raise falcon.HTTPUnprocessableEntity(
+        title="Invalid request", description="budget_usd must be a number >= 0, or null"
+    )
+
+
+def run_options(body: Any) -> dict[str, Any]:
+    """``from_stage`` (re-run from that stage) and ``budget_usd`` (a cap on LLM spend)."""
+    if not isinstance(body, dict):
+        return {}
+    options: dict[str, Any] = {}
+    if "from_stage" in body:
+        if body["from_stage"] not in STAGE_NAMES:
+            raise falcon.HTTPUnprocessableEntity(
+                title="Invalid request",
+                description=f"from_stage must be one of {', '.join(STAGE_NAMES)}",
+            )
+        options["from_stage"] = body["from_stage"]
+    if "budget_usd" in body:
+        options["budget_usd"] = _budget(body["budget_usd"])
+    return options
+
+
 class Runs:
     """``POST /runs`` (and ``POST /customize``): start a run; ``GET /runs``: newest first."""
 
@@ -61,9 +89,17 @@ class Runs:
         self._deps = deps
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        selection = selection_from(read_json(req))
+        body = read_json(req)
+        options = run_options(body)
+        selection = selection_from(
+            {k: v for k, v in body.items() if k not in options} if isinstance(body, dict) else body
+        )
         report = runs.start_run(
-            self._deps.ctx.engine, req.context.account_id, selection, self._deps.clock()
+            self._deps.ctx.engine,
+            req.context.account_id,
+            selection,
+            self._deps.clock(),
+            **options,
         )
         self._deps.dispatch(report.effects)
         resp.status = falcon.HTTP_201 if report.run_id else falcon.HTTP_200
@@ -82,7 +118,9 @@ class Runs:
 
 
 class Run:
-    """``GET /runs/{id}``: status, progress per stage, counts, times, ETA, events."""
+    """``GET /runs/{id}``: status, progress per stage, counts, cost, times, ETA, events.
+    ``PATCH /runs/{id}`` ``{"budget_usd": N | null}``: change the cap (then resume a run
+    the cap paused)."""
 
     def __init__(self, deps: AppDeps) -> None:
         self._deps = deps
@@ -91,6 +129,16 @@ class Run:
         resp.media = runs.get_run(
             self._deps.ctx.engine, req.context.account_id, run_id, self._deps.clock()
         )
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, run_id: int) -> None:
+        body = read_json(req)
+        if not isinstance(body, dict) or set(body) != {"budget_usd"}:
+            raise falcon.HTTPUnprocessableEntity(
+                title="Invalid request", description='send {"budget_usd": N} or null'
+            )
+        engine, account, now = self._deps.ctx.engine, req.context.account_id, self._deps.clock()
+        runs.set_budget(engine, account, run_id, _budget(body["budget_usd"]), now)
+        resp.media = runs.get_run(engine, account, run_id, now)
 
 
 class RunAction:

@@ -27,9 +27,11 @@ def _problem(response: httpx.Response) -> str:
 
 
 class Api:
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, key: str, timeout: float = 30.0) -> None:
         self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, timeout=timeout)
+        self.http = httpx.Client(
+            base_url=base_url, timeout=timeout, headers={"Authorization": f"Bearer {key}"}
+        )
 
     def close(self) -> None:
         self.http.close()

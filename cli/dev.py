@@ -1,7 +1,8 @@
 """``leadpipe dev``: the whole pipeline on this machine, with sample leads pushed through it.
 
 Steps: find PostgreSQL and Redis (DATABASE_URL / REDIS_URL, else ``devtools.servers``),
-create the database and apply the schema, start every Procfile.dev process (the local
+create the database and apply the schema, make an API key for the default
+account (printed with the dashboard URL), start every Procfile.dev process (the local
 site, scraper and LLM services, web, worker, clock), create sample leads over the HTTP
 API, press Customize, watch the stages drain, then print a summary, one finished email and
 the dashboard URL. Without ``--exit`` everything keeps running until Ctrl-C.
@@ -35,6 +36,7 @@ from cli.progress import (
     total_in_flight,
 )
 from cli.report import Summary, email_lines, summarize, summary_lines
+from pipeline import accounts
 from pipeline.config import Settings
 
 HOST = "127.0.0.1"
@@ -178,6 +180,7 @@ class Demo:
     def __init__(self, options: DevOptions, env: Mapping[str, str], out: TextIO) -> None:
         self.options = options
         self.env = env
+        self.key = ""
         self.out = out
         self.runner: Runner | None = None
 
@@ -217,6 +220,16 @@ class Demo:
     def database(self, database_url: str) -> None:
         settings = Settings.from_env({**self.env, "DATABASE_URL": database_url})
         db.init(settings, create=True, out=self.out)
+        self.key = self.create_key(settings)
+
+    def create_key(self, settings: Settings) -> str:
+        """A new API key of the default account: the demo's calls and the dashboard use it."""
+        engine = db.cli_engine(settings)
+        try:
+            with db.database_errors(settings.database_url):
+                return accounts.create_key(engine, label="leadpipe dev").key
+        finally:
+            engine.dispose()
 
     # ---- processes
 
@@ -354,12 +367,13 @@ class Demo:
 
     def run(self) -> int:
         runner, urls, database_url = self.boot()
-        api = Api(urls["web"])
+        api = Api(urls["web"], self.key)
         try:
             summary = self.push_leads(api, runner, urls["site"])
         finally:
             api.close()
-        self.say(f"Dashboard: {urls['web']}/")
+        self.say(f"Dashboard: {urls['web']}/#key={self.key}")
+        self.say(f"API key (default account, made for this run): {self.key}")
         self.say(f"Monitoring: DATABASE_URL={db.redact(database_url)} leadpipe status")
         if self.options.exit:
             return 0 if summary.completed else 1

@@ -27,7 +27,12 @@ Configuration comes from the environment (DATABASE_URL, REDIS_URL, ...)."""
 EPILOG = """\
 examples:
   leadpipe db init                 apply schema.sql to DATABASE_URL (the release step)
+  leadpipe import leads.csv        upload leads (LEADPIPE_URL, LEADPIPE_API_KEY)
+  leadpipe customize --import 3    start a run for an import's leads
+  leadpipe run 7                   a run's progress per stage, live until it ends
+  leadpipe export 7 --format xlsx  save a run's leads and emails
   leadpipe status                  queue depth and stage durations
+  leadpipe keys create             a new API key for the default account (printed once)
   leadpipe dev                     run everything locally with sample leads
   leadpipe dev --exit --leads 5    the same, then stop (exit 0 if an email was written)"""
 
@@ -83,16 +88,79 @@ def build_parser() -> argparse.ArgumentParser:
         "database to do so)",
     )
 
-    commands.add_parser(
+    db_commands.add_parser(
+        "migrate",
+        help="apply schema.sql to DATABASE_URL (the same as init: the schema is idempotent)",
+        description=(
+            "Bring the database DATABASE_URL names up to this version's schema.sql. The\n"
+            "schema only adds what is missing (CREATE ... IF NOT EXISTS, ADD COLUMN IF NOT\n"
+            "EXISTS), so this is 'db init' on an existing database."
+        ),
+        formatter_class=formatter,
+    )
+
+    status_parser = commands.add_parser(
         "status",
         help="show queue depth and stage durations",
         description=(
             "Print the monitoring views of DATABASE_URL as tables: how many leads each stage\n"
             "has in each state (stage_queue_depth), and how long completed attempts took\n"
-            "from claim to completion (stage_durations)."
+            "from claim to completion (stage_durations).\n"
+            "With --api it asks the web process instead (GET /status at LEADPIPE_URL, with\n"
+            "LEADPIPE_API_KEY): the key's account only, queue depth only."
         ),
         formatter_class=formatter,
     )
+    status_parser.add_argument(
+        "--api", action="store_true", help="ask the HTTP API instead of the database"
+    )
+
+    keys = commands.add_parser(
+        "keys",
+        help="API keys (keys create, keys list, keys revoke)",
+        description=(
+            "API keys. Every API request carries one ('Authorization: Bearer <key>' or\n"
+            "'X-API-Key: <key>') and acts for the key's account only."
+        ),
+        formatter_class=formatter,
+    )
+    keys_commands = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
+    create_key = keys_commands.add_parser(
+        "create",
+        help="create an API key and print it (it is shown only this once)",
+        description=(
+            "Create an API key for an account, creating the account if it is missing, and\n"
+            "print the key alone on stdout (KEY=$(leadpipe keys create) works). Only its\n"
+            "hash is stored: it cannot be shown again."
+        ),
+        formatter_class=formatter,
+    )
+    create_key.add_argument(
+        "--account",
+        default="default",
+        metavar="NAME",
+        help="the account the key acts for (default: 'default', the single-tenant account)",
+    )
+    create_key.add_argument(
+        "--label", default="", metavar="TEXT", help="a note shown by 'keys list'"
+    )
+    list_keys = keys_commands.add_parser(
+        "list",
+        help="list API keys (their prefixes, never the keys)",
+        description="List API keys: id, account, the key's first characters, label, dates.",
+        formatter_class=formatter,
+    )
+    list_keys.add_argument("--account", default=None, metavar="NAME", help="only this account")
+    revoke_key = keys_commands.add_parser(
+        "revoke",
+        help="revoke an API key by its id",
+        description=(
+            "Revoke an API key (its id is in 'keys list'). Web processes refuse it within\n"
+            "API_KEY_CACHE_SECONDS (default 10)."
+        ),
+        formatter_class=formatter,
+    )
+    revoke_key.add_argument("key_id", type=_positive_int, metavar="ID", help="the key's id")
 
     dev = commands.add_parser(
         "dev",
@@ -146,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where the processes' output goes (default: .local/dev/ in the repository)",
     )
+    from cli import commands as api_commands
+
+    api_commands.register(commands, formatter)
     return parser
 
 
@@ -161,9 +232,24 @@ def dispatch(args: argparse.Namespace) -> int:
             options.log_dir = args.log_dir.resolve()
         return dev.run(options)
 
+    from cli import commands as api_commands
+
+    if args.command in api_commands.COMMANDS:
+        return api_commands.dispatch(args)
+    if args.command == "status" and args.api:
+        from cli.remote import Remote
+
+        api_commands.status_via_api(Remote.from_env(), sys.stdout)
+        return 0
+
     from pipeline.config import Settings
 
     settings = Settings.from_env()
+    if args.command == "db" and args.db_command == "migrate":
+        from cli import db
+
+        db.init(settings, out=sys.stdout)
+        return 0
     if args.command == "db" and args.db_command == "init":
         from cli import db
 
@@ -173,6 +259,18 @@ def dispatch(args: argparse.Namespace) -> int:
         from cli import status
 
         status.show(settings, out=sys.stdout)
+        return 0
+    if args.command == "keys":
+        from cli import keys
+
+        if args.keys_command == "create":
+            keys.create(
+                settings, account=args.account, label=args.label, out=sys.stdout, err=sys.stderr
+            )
+        elif args.keys_command == "list":
+            keys.show(settings, account=args.account, out=sys.stdout)
+        else:
+            keys.revoke(settings, key_id=args.key_id, out=sys.stdout)
         return 0
     raise CliError(f"unknown command {args.command!r}", code=EXIT_USAGE)
 

@@ -2,8 +2,8 @@
 
 ``GET /_knobs`` shows the knobs, ``POST /_knobs`` changes some of them (JSON object of
 name → value) and answers the full set; ``GET /_stats`` shows the counters
-(``?references=true``: also the submissions per reference) and ``DELETE /_stats`` zeroes
-them.
+(``?references=true``: also the submissions per reference; ``?times=true``: when each
+reference arrived and ended) and ``DELETE /_stats`` zeroes them.
 """
 
 from __future__ import annotations
@@ -35,9 +35,12 @@ class StatsResource:
         self._stats = stats
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """``?references=true`` adds ``reference_counts``: submissions per reference."""
+        """``?references=true`` adds ``reference_counts``: submissions per reference;
+        ``?times=true`` adds ``received_at`` / ``ended_at``: when each reference first
+        arrived and when its job ended (unix seconds)."""
         per_reference = req.get_param_as_bool("references", default=False)
-        resp.media = self._stats.snapshot(per_reference=per_reference)
+        times = req.get_param_as_bool("times", default=False)
+        resp.media = self._stats.snapshot(per_reference=per_reference, times=times)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._stats.reset()

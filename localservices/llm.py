@@ -114,6 +114,7 @@ class BatchRunner:
         if not self._book.finish(batch, results):
             return
         self._stats.add("batches_ended")
+        self._stats.ended(batch.custom_ids)
         for line in results:
             self._stats.add(line["result"]["type"])
         if batch.webhook_url is not None:
@@ -158,10 +159,11 @@ class BatchesResource:
         self._stats = stats
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        arrived = time.time()
         maybe_refuse_submission(self._panel, self._stats)
         batch = parse_batch_request(read_json_object(req, MAX_BODY_BYTES), req.prefix)
         self._book.add(batch)
-        self._stats.submitted(batch.custom_ids)
+        self._stats.submitted(batch.custom_ids, at=arrived)
         self._stats.add("requests", len(batch.requests))
         accepted = self._book.view(batch)
         if self._panel.chance("callback_early"):

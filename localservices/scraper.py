@@ -159,6 +159,8 @@ class ScrapeRunner:
             ended = self._book.complete(job, result)
         if ended:
             self._stats.add("completed" if job.status == "completed" else "failed")
+            if job.reference:
+                self._stats.ended([job.reference])
             self.notify(job)
 
     def cancel(self, job: ScrapeJob) -> None:
@@ -195,10 +197,11 @@ class JobsResource:
         self._allow_private = allow_private
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        arrived = time.time()
         maybe_refuse_submission(self._panel, self._stats)
         job = parse_job_request(read_json_object(req, MAX_BODY_BYTES), self._allow_private)
         self._book.add(job)
-        self._stats.submitted([job.reference] if job.reference else [])
+        self._stats.submitted([job.reference] if job.reference else [], at=arrived)
         accepted = job.accepted()
         if self._panel.chance("callback_early"):
             # The job runs and calls back before the client has even seen its id.

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from pipeline import prompts
+from pipeline import prompts, queries
 from pipeline.clients.llm import result_text
 from pipeline.context import Context
 from pipeline.effects import Effects
@@ -27,6 +27,7 @@ from pipeline.errors import (
     retriable,
 )
 from pipeline.outcomes import settle_completions, settle_failures
+from pipeline.payloads import finite_number, llm_item_problem, scraper_job_problem, word_count
 from pipeline.references import Reference, parse_reference
 from pipeline.transitions import Attempt, Completion, lock_leads
 
@@ -34,6 +35,16 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE_CHARS = 20_000
 FINISHED_SCRAPER_STATES = frozenset({"completed", "failed"})
+
+
+def unknown_leads(ctx: Context, lead_ids: Iterable[int]) -> set[int]:
+    """The ids among ``lead_ids`` that name no lead at all."""
+    wanted = sorted(set(lead_ids))
+    if not wanted:
+        return set()
+    with ctx.engine.connect() as conn:
+        found = {row.id for row in conn.execute(queries.get("existing_lead_ids"), {"ids": wanted})}
+    return set(wanted) - found
 
 
 def scrape_result(job: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,7 +60,7 @@ def scrape_result(job: Mapping[str, Any]) -> dict[str, Any]:
                 "url": str(page.get("url", ""))[:2048],
                 "title": str(page.get("title") or "")[:500],
                 "content": content[:MAX_PAGE_CHARS],
-                "wordCount": int(page.get("wordCount") or len(content.split())),
+                "wordCount": word_count(page.get("wordCount"), content),
             }
         )
     words = sum(page["wordCount"] for page in pages)
@@ -59,12 +70,15 @@ def scrape_result(job: Mapping[str, Any]) -> dict[str, Any]:
         "pages": pages,
         "totalPages": len(pages),
         "wordCount": words,
-        "duration": result.get("duration"),
+        "duration": finite_number(result.get("duration")),
     }
 
 
 def scraper_outcome(job: Mapping[str, Any]) -> dict[str, Any] | Failure | None:
     """A finished job's result or failure; None while the job is still running."""
+    problem = scraper_job_problem(job)
+    if problem:
+        return retriable(f"bad service response: {problem}")
     status = job.get("status")
     if status not in FINISHED_SCRAPER_STATES:
         return None
@@ -106,6 +120,9 @@ def apply_scraper_jobs(
 
 
 def llm_outcome(stage: str, item: Mapping[str, Any]) -> dict[str, Any] | Failure:
+    problem = llm_item_problem(item)
+    if problem:
+        return retriable(f"bad service response: {problem}")
     result = item.get("result") or {}
     kind = result.get("type")
     if kind == "succeeded":

@@ -90,6 +90,26 @@ class Settings:
     backoff_base_seconds: float = 2.0
     backoff_cap_seconds: float = 300.0
     db_pool_size: int = 10
+    #: The largest CSV body ``POST /imports`` takes (bytes of the file).
+    import_max_bytes: int = 50 * 1024 * 1024
+    #: How long a web process trusts what it looked up about an API key (a revoked key
+    #: stops working within this many seconds).
+    api_key_cache_seconds: float = 10.0
+    #: USD per million tokens, for estimates, recorded cost and budget caps.
+    llm_input_price_per_mtok: float = 3.0
+    llm_output_price_per_mtok: float = 15.0
+    #: A lead whose company site was scraped this recently (for another lead) reuses that
+    #: scrape instead of fetching the site again; 0 turns reuse off.
+    scrape_reuse_seconds: float = 86_400.0
+    #: Backpressure, per service and across every worker process (``actors.backpressure``):
+    #: submit calls in flight at once, and submit calls per second. The rate is a ceiling:
+    #: 429s, 5xx and slow answers lower it, successes raise it back gradually.
+    scraper_max_concurrency: int = 8
+    scraper_max_rate: float = 100.0
+    llm_max_concurrency: int = 8
+    llm_max_rate: float = 50.0
+    #: A submit slower than this counts as a sign of an overloaded service.
+    submit_latency_target_seconds: float = 5.0
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -118,6 +138,18 @@ class Settings:
             backoff_base_seconds=_float(env, "BACKOFF_BASE_SECONDS", 2.0),
             backoff_cap_seconds=_float(env, "BACKOFF_CAP_SECONDS", 300.0),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
+            import_max_bytes=_int(env, "IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1),
+            api_key_cache_seconds=_float(env, "API_KEY_CACHE_SECONDS", 10.0),
+            llm_input_price_per_mtok=_float(env, "LLM_INPUT_PRICE_PER_MTOK", 3.0),
+            llm_output_price_per_mtok=_float(env, "LLM_OUTPUT_PRICE_PER_MTOK", 15.0),
+            scrape_reuse_seconds=_float(env, "SCRAPE_REUSE_SECONDS", 86_400.0),
+            scraper_max_concurrency=_int(env, "SCRAPER_MAX_CONCURRENCY", 8, minimum=1),
+            scraper_max_rate=_float(env, "SCRAPER_MAX_RATE", 100.0, minimum=0.01),
+            llm_max_concurrency=_int(env, "LLM_MAX_CONCURRENCY", 8, minimum=1),
+            llm_max_rate=_float(env, "LLM_MAX_RATE", 50.0, minimum=0.01),
+            submit_latency_target_seconds=_float(
+                env, "SUBMIT_LATENCY_TARGET_SECONDS", 5.0, minimum=0.01
+            ),
         )
 
     @property

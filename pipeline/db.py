@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from pipeline.config import Settings
 
@@ -25,6 +27,14 @@ def make_engine(settings: Settings, **overrides: object) -> Engine:
     }
     options.update(overrides)
     return create_engine(settings.sqlalchemy_url, **options)
+
+
+@contextmanager
+def autocommit(engine: Engine) -> Iterator[Connection]:
+    """A pooled connection in autocommit mode, for work that is one statement (a claim, a
+    read): the statement is its own transaction, so no BEGIN and COMMIT round trips."""
+    with engine.connect() as conn:
+        yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def apply_schema(engine: Engine, schema_path: Path = SCHEMA_FILE) -> None:

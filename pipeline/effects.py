@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pipeline.signals import Signal
+
 
 @dataclass
 class Effects:
@@ -14,6 +16,8 @@ class Effects:
     failed: int = 0
     retried: int = 0
     ignored: int = 0
+    #: What the calls to services showed about their load (for backpressure).
+    signals: list[Signal] = field(default_factory=list)
 
     def kick(self, stage: str, delay: float = 0.0) -> None:
         if (stage, delay) not in self.kicks:
@@ -31,4 +35,5 @@ class Effects:
         self.failed += other.failed
         self.retried += other.retried
         self.ignored += other.ignored
+        self.signals.extend(other.signals)
         return self

@@ -108,7 +108,10 @@ _HARD_TARGET_PATTERNS = (
     (re.compile(r"\b403\b|forbidden", re.I), "HTTP 403"),
     (re.compile(r"\b410\b|\bgone\b", re.I), "HTTP 410"),
     (
-        re.compile(r"invalid url|unsupported protocol|not allowed|private address", re.I),
+        re.compile(
+            r"invalid url|unsupported protocol|not allowed|private address|non-public address",
+            re.I,
+        ),
         "URL refused",
     ),
 )

@@ -59,8 +59,10 @@ def get_lead(engine: Engine, account_id: int, lead_id: int) -> dict[str, Any] | 
             "company_url",
             "created_at",
             "updated_at",
+            "run_id",
         )
     }
+    lead["tokens"] = {"input": row["llm_input_tokens"], "output": row["llm_output_tokens"]}
     lead["stages"] = {
         st.name: {
             "status": row[f"{st.name}_status"],
@@ -76,6 +78,18 @@ def get_lead(engine: Engine, account_id: int, lead_id: int) -> dict[str, Any] | 
         for st in STAGES
     }
     return lead
+
+
+def versions(
+    engine: Engine, account_id: int, lead_id: int, stage: str | None = None
+) -> list[dict[str, Any]]:
+    """Results a re-run replaced, oldest first (empty for another account's lead)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            queries.get("lead_versions"),
+            {"lead_id": lead_id, "account_id": account_id, "stage": stage},
+        ).mappings()
+        return [dict(row) for row in rows]
 
 
 def pipeline_status(engine: Engine, account_id: int | None = None) -> dict[str, Any]:

@@ -102,12 +102,21 @@ _FIT = re.compile(r"fit\s*score\s*[:=]\s*(\d{1,3})", re.I)
 _NUMBERED = re.compile(r"^\s*\d+\s*[.)]\s*(.+?)\s*$")
 
 
+def _tokens(usage: Mapping[str, Any] | None) -> dict[str, int]:
+    """Token counts as whole numbers (they are summed in SQL; anything else reads as 0)."""
+    out = {}
+    for key in ("input_tokens", "output_tokens"):
+        value = (usage or {}).get(key)
+        out[key] = int(value) if isinstance(value, int | float) and 0 <= value < 2**40 else 0
+    return out
+
+
 def parse_output(stage: str, text: str, usage: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Turn a model's text into the stage's stored result; empty text is a hard failure."""
     text = (text or "").strip()
     if not text:
         raise EmptyContent(f"the model returned no text for {stage}")
-    result: dict[str, Any] = {"text": text, "usage": dict(usage or {})}
+    result: dict[str, Any] = {"text": text, "usage": _tokens(usage)}
     if stage == "intel":
         match = _FIT.search(text)
         result["fit_score"] = min(int(match.group(1)), 100) if match else None

@@ -9,18 +9,37 @@
 -- of N leads costs one round trip, not N.
 
 -- name: insert_leads
-INSERT INTO leads (account_id, name, email, company, company_url, title)
-SELECT :account_id, coalesce(r.name, ''), r.email, coalesce(r.company, ''),
-       nullif(r.company_url, ''), coalesce(r.title, '')
-FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-    AS r (name text, email text, company text, company_url text, title text)
-RETURNING id;
+-- Each lead's email and company domain are registered (the first lead of each owns the
+-- entry), so a CSV import finds them as duplicates. Ids come back in input order.
+WITH inserted AS (
+    INSERT INTO leads (account_id, name, email, company, company_url, title)
+    SELECT :account_id, coalesce(r.name, ''), r.email, coalesce(r.company, ''),
+           nullif(r.company_url, ''), coalesce(r.title, '')
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+        AS r (name text, email text, company text, company_url text, title text)
+    RETURNING id, email, company_url
+), emails AS (
+    INSERT INTO lead_emails (account_id, email, lead_id)
+    SELECT :account_id, i.email, i.id FROM inserted i ORDER BY i.id
+    ON CONFLICT (account_id, email) DO NOTHING
+), domains AS (
+    INSERT INTO lead_domains (account_id, domain, lead_id)
+    SELECT :account_id, company_domain(i.company_url), i.id FROM inserted i
+    WHERE company_domain(i.company_url) IS NOT NULL ORDER BY i.id
+    ON CONFLICT (account_id, domain) DO NOTHING
+)
+SELECT id FROM inserted ORDER BY id;
 
 -- name: lock_leads
 -- Lock rows in ascending id order before a multi-row change. Every transaction that
 -- touches several leads takes its locks this way, so two of them (a callback and the
 -- submitter storing job ids, a callback and its duplicate) can never deadlock.
 SELECT id FROM leads WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id FOR UPDATE;
+
+-- name: existing_lead_ids
+-- Which of these leads exist: a callback naming a lead that never existed is refused (404),
+-- while a late or duplicate one about a real lead is answered 200 and changes nothing.
+SELECT id FROM leads WHERE id = ANY(CAST(:ids AS bigint[]));
 
 -- name: customize
 -- Put leads into a run and queue their first stage. Only leads that have not started
@@ -45,6 +64,7 @@ WITH chosen AS (
         scrape_retry_count = 0,
         intel_status = 'pending', strategy_status = 'pending',
         subject_status = 'pending', messaging_status = 'pending',
+        run_input_tokens = 0, run_output_tokens = 0,
         updated_at = :now
     FROM chosen
     WHERE l.id = chosen.id
@@ -75,8 +95,8 @@ FROM (
     FOR UPDATE SKIP LOCKED
 ) AS claimable
 WHERE l.id = claimable.id
-RETURNING l.id, l.${stage}_attempt AS attempt, l.name, l.email, l.company, l.title,
-          l.company_url${inputs};
+RETURNING l.id, l.${stage}_attempt AS attempt, l.account_id, l.name, l.email, l.company,
+          l.title, l.company_url, l.site_key${inputs};
 
 -- name: record_job
 -- Store the service's job ids for attempts still running. A row whose callback already
@@ -93,7 +113,8 @@ RETURNING l.id;
 
 -- name: complete_and_queue_next
 -- Completion and the queueing of the next stage are one statement on one row: there is
--- no moment at which a stage is completed and its successor not yet queued.
+-- no moment at which a stage is completed and its successor not yet queued. The LLM's
+-- token usage is added to the lead's totals in the same statement.
 UPDATE leads AS l
 SET ${stage}_status = 'completed',
     ${stage}_result = r.result,
@@ -102,6 +123,14 @@ SET ${stage}_status = 'completed',
     ${stage}_job_id = coalesce(l.${stage}_job_id, r.job_id),
     ${next}_status = 'queued',
     ${next}_run_after = :now,
+    llm_input_tokens = l.llm_input_tokens
+        + coalesce(CAST(r.result #>> '{usage,input_tokens}' AS bigint), 0),
+    llm_output_tokens = l.llm_output_tokens
+        + coalesce(CAST(r.result #>> '{usage,output_tokens}' AS bigint), 0),
+    run_input_tokens = l.run_input_tokens
+        + coalesce(CAST(r.result #>> '{usage,input_tokens}' AS bigint), 0),
+    run_output_tokens = l.run_output_tokens
+        + coalesce(CAST(r.result #>> '{usage,output_tokens}' AS bigint), 0),
     updated_at = :now
 FROM jsonb_to_recordset(CAST(:rows AS jsonb))
     AS r (id bigint, attempt integer, job_id text, result jsonb)
@@ -118,6 +147,14 @@ SET ${stage}_status = 'completed',
     ${stage}_error = NULL,
     ${stage}_completed_at = :now,
     ${stage}_job_id = coalesce(l.${stage}_job_id, r.job_id),
+    llm_input_tokens = l.llm_input_tokens
+        + coalesce(CAST(r.result #>> '{usage,input_tokens}' AS bigint), 0),
+    llm_output_tokens = l.llm_output_tokens
+        + coalesce(CAST(r.result #>> '{usage,output_tokens}' AS bigint), 0),
+    run_input_tokens = l.run_input_tokens
+        + coalesce(CAST(r.result #>> '{usage,input_tokens}' AS bigint), 0),
+    run_output_tokens = l.run_output_tokens
+        + coalesce(CAST(r.result #>> '{usage,output_tokens}' AS bigint), 0),
     updated_at = :now
 FROM jsonb_to_recordset(CAST(:rows AS jsonb))
     AS r (id bigint, attempt integer, job_id text, result jsonb)
@@ -131,6 +168,14 @@ RETURNING l.id;
 -- queues nothing.
 UPDATE leads AS l
 SET ${stage}_result = r.result,
+    llm_input_tokens = l.llm_input_tokens
+        + coalesce(CAST(r.result #>> '{usage,input_tokens}' AS bigint), 0),
+    llm_output_tokens = l.llm_output_tokens
+        + coalesce(CAST(r.result #>> '{usage,output_tokens}' AS bigint), 0),
+    run_input_tokens = l.run_input_tokens
+        + coalesce(CAST(r.result #>> '{usage,input_tokens}' AS bigint), 0),
+    run_output_tokens = l.run_output_tokens
+        + coalesce(CAST(r.result #>> '{usage,output_tokens}' AS bigint), 0),
     ${stage}_job_id = coalesce(l.${stage}_job_id, r.job_id)
 FROM jsonb_to_recordset(CAST(:rows AS jsonb))
     AS r (id bigint, attempt integer, job_id text, result jsonb)
@@ -258,30 +303,22 @@ FROM stage_durations ORDER BY position;
 
 -- name: account_queue_depth
 -- The queue-depth view scoped to one account (the API never shows another's leads).
-SELECT s.stage,
-       count(*) FILTER (WHERE s.status = 'pending')   AS pending,
-       count(*) FILTER (WHERE s.status = 'queued')    AS queued,
-       count(*) FILTER (WHERE s.status = 'started')   AS started,
-       count(*) FILTER (WHERE s.status = 'completed') AS completed,
-       count(*) FILTER (WHERE s.status = 'failed')    AS failed,
-       count(*) FILTER (WHERE s.status = 'skipped')   AS skipped,
-       count(*) FILTER (WHERE s.status = 'cancelled') AS cancelled
-FROM leads l
-CROSS JOIN LATERAL (VALUES
-    ('scrape', 1, l.scrape_status), ('intel', 2, l.intel_status),
-    ('strategy', 3, l.strategy_status), ('subject', 4, l.subject_status),
-    ('messaging', 5, l.messaging_status)
-) AS s (stage, position, status)
-WHERE l.account_id = :account_id
-GROUP BY s.stage, s.position
-ORDER BY s.position;
-
-
--- Runs ---------------------------------------------------------------------------------
+SELECT stage,
+       count(*) FILTER (WHERE status = 'pending')   AS pending,
+       count(*) FILTER (WHERE status = 'queued')    AS queued,
+       count(*) FILTER (WHERE status = 'started')   AS started,
+       count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) FILTER (WHERE status = 'failed')    AS failed,
+       count(*) FILTER (WHERE status = 'skipped')   AS skipped,
+       count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+FROM lead_stage_statuses
+WHERE account_id = :account_id
+GROUP BY stage, position
+ORDER BY position;
 
 -- name: create_run
-INSERT INTO runs (account_id, status, selection, started_at, updated_at)
-VALUES (:account_id, 'running', CAST(:selection AS jsonb), :now, :now)
+INSERT INTO runs (account_id, status, selection, from_stage, budget_usd, started_at, updated_at)
+VALUES (:account_id, 'running', CAST(:selection AS jsonb), :from_stage, :budget_usd, :now, :now)
 RETURNING id;
 
 -- name: set_run_size
@@ -328,7 +365,7 @@ WHERE rl.run_id = :run_id AND l.id = rl.lead_id AND l.run_id = :run_id
                    l.subject_status, l.messaging_status);
 
 -- name: resume_run
-UPDATE runs SET status = 'running', paused_at = NULL, updated_at = :now
+UPDATE runs SET status = 'running', paused_at = NULL, paused_reason = NULL, updated_at = :now
 WHERE id = :run_id AND account_id = :account_id AND status = 'paused'
 RETURNING id;
 
@@ -404,9 +441,11 @@ INSERT INTO run_events (run_id, kind, detail) VALUES (:run_id, :kind, CAST(:deta
 SELECT kind, detail, created_at FROM run_events WHERE run_id = :run_id ORDER BY id;
 
 -- name: rollup_runs
--- Counts, fit score and state of every active run, from its leads. A run with no queued
--- or started work left finishes by itself: failed if none of its leads got an email,
--- otherwise completed. A paused run keeps its state until someone resumes or cancels it.
+-- Counts, fit score, tokens, cost and state of every active run, from its leads. A run
+-- with no queued or started work left finishes by itself: failed if none of its leads got
+-- an email, otherwise completed. A run whose spend plus the likely cost of its attempts in
+-- flight reaches its budget is paused, saying why. A paused run keeps its state until
+-- someone resumes or cancels it.
 WITH active AS (
     SELECT id FROM runs WHERE status IN ('queued', 'running', 'paused')
 ), members AS (
@@ -437,29 +476,436 @@ WITH active AS (
         count(*) FILTER (WHERE 'failed' IN (m.scrape_status, m.intel_status,
             m.strategy_status, m.subject_status, m.messaging_status)) AS failed,
         count(*) FILTER (WHERE m.scrape_status = 'skipped') AS skipped,
-        avg((m.intel_result ->> 'fit_score')::double precision) AS fit
+        avg((m.intel_result ->> 'fit_score')::double precision) AS fit,
+        sum(m.run_input_tokens) AS input_tokens,
+        sum(m.run_output_tokens) AS output_tokens,
+        sum((m.intel_status = 'completed')::int + (m.strategy_status = 'completed')::int
+            + (m.subject_status = 'completed')::int
+            + (m.messaging_status = 'completed')::int) AS llm_done,
+        sum((m.intel_status = 'started')::int + (m.strategy_status = 'started')::int
+            + (m.subject_status = 'started')::int
+            + (m.messaging_status = 'started')::int) AS llm_in_flight
     FROM members m GROUP BY 1
+), priced AS (
+    SELECT s.*,
+        (s.input_tokens * :input_price + s.output_tokens * :output_price) / 1e6 AS spent,
+        -- what the attempts in flight will likely cost, at this run's average so far
+        (s.input_tokens * :input_price + s.output_tokens * :output_price) / 1e6
+            / greatest(s.llm_done, 1) * s.llm_in_flight AS in_flight_cost
+    FROM leads_state s
 )
 UPDATE runs AS r
 SET counts = c.counts,
     lead_states = jsonb_build_object('active', s.active, 'completed', s.completed,
                                      'failed', s.failed, 'skipped', s.skipped),
     fit_score_avg = s.fit,
-    status = CASE WHEN r.status = 'paused' OR s.active > 0 THEN r.status
+    input_tokens = s.input_tokens,
+    output_tokens = s.output_tokens,
+    spent_usd = s.spent,
+    status = CASE WHEN r.status = 'paused' THEN r.status
+                  WHEN s.active > 0 AND r.budget_usd IS NOT NULL
+                       AND s.spent + s.in_flight_cost >= r.budget_usd THEN 'paused'
+                  WHEN s.active > 0 THEN r.status
                   WHEN s.completed = 0 AND s.failed > 0 THEN 'failed'
                   ELSE 'completed' END,
+    paused_reason = CASE WHEN r.status <> 'paused' AND s.active > 0
+                          AND r.budget_usd IS NOT NULL
+                          AND s.spent + s.in_flight_cost >= r.budget_usd
+                         THEN format('budget cap reached: spent $%s of $%s',
+                                     round(CAST(s.spent AS numeric), 4), r.budget_usd)
+                         ELSE r.paused_reason END,
+    paused_at = CASE WHEN r.status <> 'paused' AND s.active > 0 AND r.budget_usd IS NOT NULL
+                      AND s.spent + s.in_flight_cost >= r.budget_usd THEN :now
+                     ELSE r.paused_at END,
     finished_at = CASE WHEN r.status <> 'paused' AND s.active = 0 THEN :now
                        ELSE r.finished_at END,
     updated_at = :now
-FROM counts c JOIN leads_state s ON s.run_id = c.run_id
+FROM counts c JOIN priced s ON s.run_id = c.run_id
 WHERE r.id = c.run_id
-RETURNING r.id, r.status;
+RETURNING r.id, r.status, r.paused_reason;
 
 -- name: delete_empty_run
 DELETE FROM runs WHERE id = :run_id AND lead_count = 0;
 
 -- name: import_lead_ids
+-- An import's leads lie in its id range: a primary-key range scan, no index on import_id.
 SELECT id FROM leads
-WHERE account_id = :account_id AND import_id = :import_id
+WHERE id BETWEEN :first_id AND :last_id
+  AND account_id = :account_id AND import_id = :import_id
 ORDER BY id
 LIMIT :limit;
+
+
+-- Lists, exports and estimates -------------------------------------------------------------
+-- They read `lead_summaries` (schema.sql) and share one filter block; pipeline/listing.py
+-- binds it. ${stage} is the stage whose status :state filters (the clause is void when
+-- :state is null); :current_stage / :current_state filter where the lead is now (the
+-- lead_pipeline_status semantics); :run_id the leads a run covers (run_leads); :import_id
+-- the leads an import created. A null parameter switches its filter off. :first_id and
+-- :last_id bound the ids (an import's leads lie in its id range, so naming an import
+-- narrows the primary-key scan to that range; otherwise they span every id).
+
+-- name: run_in_account
+SELECT id FROM runs WHERE id = :run_id AND account_id = :account_id;
+
+-- name: import_in_account
+SELECT id, first_lead_id, last_lead_id FROM imports
+WHERE id = :import_id AND account_id = :account_id;
+
+-- name: list_leads
+-- Leads in id order from :after_id (the keyset walk: ids never change, so a walk neither
+-- skips nor repeats a lead however the pipeline moves them). Plan: an index scan of the
+-- primary key from :after_id, filtered, stopped after :limit rows; with :state queued or
+-- started the planner may take the stage's partial index instead. :limit null = all
+-- (the exports stream this through a server-side cursor).
+SELECT l.*
+FROM lead_summaries l
+WHERE l.account_id = :account_id
+  AND l.id > :after_id
+  AND l.id BETWEEN :first_id AND :last_id
+  AND (CAST(:state AS text) IS NULL OR l.${stage}_status = :state)
+  AND (CAST(:current_stage AS text) IS NULL OR l.current_stage = :current_stage)
+  AND (CAST(:current_state AS text) IS NULL OR l.current_state = :current_state)
+  AND (CAST(:import_id AS bigint) IS NULL OR l.import_id = :import_id)
+ORDER BY l.id
+LIMIT :limit;
+
+-- name: list_run_leads
+-- The same walk over the leads a run covers. Plan: the primary key of run_leads
+-- (run_id, lead_id) from :after_id, each lead fetched by its primary key; the cost of a
+-- page follows the page, not the size of the leads table.
+SELECT l.*
+FROM run_leads rl
+JOIN lead_summaries l ON l.id = rl.lead_id
+WHERE rl.run_id = :run_id
+  AND rl.lead_id > :after_id
+  AND rl.lead_id BETWEEN :first_id AND :last_id
+  AND l.account_id = :account_id
+  AND (CAST(:state AS text) IS NULL OR l.${stage}_status = :state)
+  AND (CAST(:current_stage AS text) IS NULL OR l.current_stage = :current_stage)
+  AND (CAST(:current_state AS text) IS NULL OR l.current_state = :current_state)
+  AND (CAST(:import_id AS bigint) IS NULL OR l.import_id = :import_id)
+ORDER BY rl.lead_id
+LIMIT :limit;
+
+-- name: list_leads_by_update
+-- The change feed: (updated_at, id) order from the cursor. A lead that changes after it
+-- was read comes again with its new state; none is skipped (updated_at never decreases,
+-- see the trigger in schema.sql). Plan: no index has updated_at (it would be rewritten on
+-- every transition), so each page scans the matching leads once and keeps the first
+-- :limit in a bounded top-N sort: memory stays flat, time grows with the account.
+SELECT l.*
+FROM lead_summaries l
+WHERE l.account_id = :account_id
+  AND (CAST(:after_updated_at AS timestamptz) IS NULL
+       OR (l.updated_at, l.id) > (CAST(:after_updated_at AS timestamptz), :after_id))
+  AND l.id BETWEEN :first_id AND :last_id
+  AND (CAST(:state AS text) IS NULL OR l.${stage}_status = :state)
+  AND (CAST(:current_stage AS text) IS NULL OR l.current_stage = :current_stage)
+  AND (CAST(:current_state AS text) IS NULL OR l.current_state = :current_state)
+  AND (CAST(:import_id AS bigint) IS NULL OR l.import_id = :import_id)
+  AND (CAST(:run_id AS bigint) IS NULL
+       OR l.id IN (SELECT rl.lead_id FROM run_leads rl WHERE rl.run_id = :run_id))
+ORDER BY l.updated_at, l.id
+LIMIT :limit;
+
+-- name: estimate_counts
+-- What Customize would do with each matching lead (:ids, or the filters), mirroring the
+-- customize query: it takes leads that never started (or were cancelled) and are in no
+-- active run; a lead without a company URL is skipped at once. One pass, one row per
+-- outcome: in_flight, no_url, already_done, to_process.
+SELECT CASE
+           WHEN r.id IS NOT NULL
+                OR 'queued' IN (l.scrape_status, l.intel_status, l.strategy_status,
+                                l.subject_status, l.messaging_status)
+                OR 'started' IN (l.scrape_status, l.intel_status, l.strategy_status,
+                                 l.subject_status, l.messaging_status) THEN 'in_flight'
+           WHEN l.company_url IS NULL THEN 'no_url'
+           WHEN l.scrape_status IN ('pending', 'cancelled') THEN 'to_process'
+           ELSE 'already_done'
+       END AS outcome,
+       count(*) AS leads
+FROM lead_summaries l
+LEFT JOIN runs r ON r.id = l.run_id AND r.status IN ('queued', 'running', 'paused')
+WHERE l.account_id = :account_id
+  AND (CAST(:ids AS bigint[]) IS NULL OR l.id = ANY(CAST(:ids AS bigint[])))
+  AND l.id BETWEEN :first_id AND :last_id
+  AND (CAST(:state AS text) IS NULL OR l.${stage}_status = :state)
+  AND (CAST(:current_stage AS text) IS NULL OR l.current_stage = :current_stage)
+  AND (CAST(:current_state AS text) IS NULL OR l.current_state = :current_state)
+  AND (CAST(:import_id AS bigint) IS NULL OR l.import_id = :import_id)
+  AND (CAST(:run_id AS bigint) IS NULL
+       OR l.id IN (SELECT rl.lead_id FROM run_leads rl WHERE rl.run_id = :run_id))
+GROUP BY 1;
+
+-- name: usage_samples
+-- Token usage the LLM reported for a stage, over the account's :limit most recent
+-- completed results (those without a numeric usage are left out of the average). Plan: a
+-- backward walk of the primary key that stops after :limit completed rows.
+SELECT count(*) AS samples,
+       avg(CAST(s.usage ->> 'input_tokens' AS numeric)) AS input_tokens,
+       avg(CAST(s.usage ->> 'output_tokens' AS numeric)) AS output_tokens
+FROM (
+    SELECT l.${stage}_result -> 'usage' AS usage
+    FROM leads l
+    WHERE l.account_id = :account_id
+      AND l.${stage}_status = 'completed'
+    ORDER BY l.id DESC
+    LIMIT :limit
+) AS s
+WHERE jsonb_typeof(s.usage -> 'input_tokens') = 'number'
+  AND jsonb_typeof(s.usage -> 'output_tokens') = 'number';
+
+-- Accounts and imports -----
+-- API keys are found by the sha256 of the key (api_keys.key_hash is unique), never by
+-- comparing secrets. An import runs in one transaction: its row, its leads (in batches of
+-- ~1000 rows, each batch one statement) and its rejections commit together or not at all.
+
+-- name: ensure_account
+-- The account called :name, created if missing; `created` says which.
+WITH made AS (
+    INSERT INTO accounts (name) VALUES (:name)
+    ON CONFLICT (name) DO NOTHING
+    RETURNING id
+)
+SELECT id, true AS created FROM made
+UNION ALL
+SELECT id, false FROM accounts WHERE name = :name AND NOT EXISTS (SELECT 1 FROM made);
+
+-- name: account_by_name
+SELECT id, name FROM accounts WHERE name = :name;
+
+-- name: insert_api_key
+INSERT INTO api_keys (account_id, key_hash, prefix, label)
+VALUES (:account_id, :key_hash, :prefix, :label)
+RETURNING id, created_at;
+
+-- name: find_api_key
+SELECT id, account_id, revoked_at IS NOT NULL AS revoked
+FROM api_keys WHERE key_hash = :key_hash;
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = :now
+WHERE id = :id AND revoked_at IS NULL
+RETURNING id, account_id;
+
+-- name: list_api_keys
+SELECT k.id, k.account_id, a.name AS account, k.prefix, k.label, k.created_at, k.revoked_at
+FROM api_keys k JOIN accounts a ON a.id = k.account_id
+WHERE CAST(:account_id AS bigint) IS NULL OR k.account_id = :account_id
+ORDER BY k.id;
+
+-- name: create_import
+INSERT INTO imports (account_id, filename, dedupe, columns, ignored, created_at)
+VALUES (:account_id, :filename, :dedupe, CAST(:columns AS jsonb), CAST(:ignored AS jsonb),
+        :now)
+RETURNING id;
+
+-- name: finish_import
+UPDATE imports
+SET bytes = :bytes, rows_total = :rows_total, accepted = :accepted, rejected = :rejected,
+    duplicates = :duplicates, first_lead_id = :first_lead_id, last_lead_id = :last_lead_id,
+    completed_at = :now
+WHERE id = :import_id AND completed_at IS NULL
+RETURNING *;
+
+-- name: get_import
+SELECT * FROM imports WHERE id = :import_id AND account_id = :account_id;
+
+-- name: list_imports
+-- Newest first, keyset on id (:after_id null = from the newest).
+SELECT * FROM imports
+WHERE account_id = :account_id AND (CAST(:after_id AS bigint) IS NULL OR id < :after_id)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: import_rejections
+-- Keyset on line: the primary key (import_id, line) serves it.
+SELECT r.line, r.reason, r.message, r.lead_id
+FROM import_rejections r
+WHERE r.import_id = :import_id AND r.line > :after_line
+ORDER BY r.line
+LIMIT :limit;
+
+-- name: insert_rejections
+INSERT INTO import_rejections (import_id, line, reason, message, lead_id)
+SELECT :import_id, r.line, r.reason, r.message, r.lead_id
+FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+    AS r (line integer, reason text, message text, lead_id bigint);
+
+-- name: emails_taken
+-- Which of these emails the account already has, and the lead that owns each.
+SELECT email, lead_id FROM lead_emails
+WHERE account_id = :account_id AND email = ANY(CAST(:emails AS text[]));
+
+-- name: import_leads
+-- One batch of an import: rows with distinct emails the account did not have (the caller
+-- checked). With :by_domain, a row whose company domain the account already has, or that
+-- an earlier row of the batch has, is left out. Each remaining row claims its email in
+-- lead_emails first (ON CONFLICT DO NOTHING: an email a concurrent import claimed in the
+-- meantime is not inserted twice), with the id its lead gets; the leads are then inserted
+-- with those ids, a lead without a company URL skipped at once. Returns every row's line
+-- with its new lead id, or why it was left out (the domain and the lead that has it).
+WITH batch AS (
+    SELECT r.*, company_domain(r.company_url) AS domain
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+        AS r (line integer, name text, email text, company text, company_url text,
+              title text)
+), ranked AS (
+    SELECT b.*, row_number() OVER (PARTITION BY b.domain ORDER BY b.line) AS nth
+    FROM batch b
+), fresh AS (
+    SELECT r.* FROM ranked r
+    WHERE NOT CAST(:by_domain AS boolean) OR r.domain IS NULL
+       OR (r.nth = 1 AND NOT EXISTS (
+           SELECT 1 FROM lead_domains d
+           WHERE d.account_id = :account_id AND d.domain = r.domain))
+), claimed AS (
+    INSERT INTO lead_emails (account_id, email, lead_id)
+    SELECT :account_id, f.email, nextval(pg_get_serial_sequence('leads', 'id'))
+    FROM (SELECT email FROM fresh ORDER BY line) AS f
+    ON CONFLICT (account_id, email) DO NOTHING
+    RETURNING email, lead_id
+), inserted AS (
+    INSERT INTO leads (id, account_id, import_id, name, email, company, company_url, title,
+                       scrape_status, scrape_completed_at, scrape_error,
+                       created_at, updated_at)
+    OVERRIDING SYSTEM VALUE
+    SELECT c.lead_id, :account_id, :import_id, coalesce(f.name, ''), f.email,
+           coalesce(f.company, ''), nullif(f.company_url, ''), coalesce(f.title, ''),
+           CASE WHEN nullif(f.company_url, '') IS NULL THEN 'skipped' ELSE 'pending' END,
+           CASE WHEN nullif(f.company_url, '') IS NULL THEN CAST(:now AS timestamptz) END,
+           CASE WHEN nullif(f.company_url, '') IS NULL THEN 'no company URL' END,
+           :now, :now
+    FROM fresh f JOIN claimed c ON c.email = f.email
+    ORDER BY c.lead_id
+    RETURNING id
+), domains AS (
+    INSERT INTO lead_domains (account_id, domain, lead_id)
+    SELECT :account_id, f.domain, c.lead_id
+    FROM fresh f JOIN claimed c ON c.email = f.email
+    WHERE f.domain IS NOT NULL
+    ORDER BY c.lead_id
+    ON CONFLICT (account_id, domain) DO NOTHING
+)
+SELECT b.line, b.domain, c.lead_id, f.line IS NOT NULL AS considered,
+       coalesce(d.lead_id, w.lead_id) AS domain_lead_id
+FROM batch b
+LEFT JOIN fresh f ON f.line = b.line
+LEFT JOIN claimed c ON c.email = b.email AND f.line IS NOT NULL
+LEFT JOIN lead_domains d
+    ON f.line IS NULL AND d.account_id = :account_id AND d.domain = b.domain
+LEFT JOIN (SELECT f2.domain, c2.lead_id FROM fresh f2 JOIN claimed c2 ON c2.email = f2.email)
+    AS w ON f.line IS NULL AND w.domain = b.domain
+ORDER BY b.line;
+
+-- Budgets, re-runs and scrape reuse -----------------------------------------------------
+
+-- name: set_run_budget
+UPDATE runs SET budget_usd = :budget_usd, updated_at = :now
+WHERE id = :run_id AND account_id = :account_id
+RETURNING id;
+
+-- name: recent_site_scrapes
+-- The newest original scrape of each site, if fresh enough (index leads_scraped_sites).
+SELECT DISTINCT ON (site_key) site_key, id, scrape_result
+FROM leads
+WHERE account_id = :account_id
+  AND site_key = ANY(CAST(:site_keys AS text[]))
+  AND scrape_status = 'completed'
+  AND NOT (scrape_result ? 'reused_from')
+  AND scrape_completed_at > :fresh_after
+ORDER BY site_key, scrape_completed_at DESC;
+
+-- name: rerun_from
+-- Re-run from stage :pos (1 = scrape … 5 = messaging): that stage is queued, later ones
+-- go back to pending, earlier results are kept. Only leads in no active run whose earlier
+-- stages are all completed are taken. The results and errors being replaced are kept in
+-- lead_stage_versions first (the CTEs read the rows as they were before the update).
+WITH chosen AS (
+    SELECT l.id FROM leads l
+    WHERE l.id = ANY(CAST(:ids AS bigint[]))
+      AND l.account_id = :account_id
+      AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = l.run_id
+                      AND r.status IN ('queued', 'running', 'paused'))
+      AND (:pos > 1 OR l.company_url IS NOT NULL)
+      AND (:pos <= 1 OR l.scrape_status = 'completed')
+      AND (:pos <= 2 OR l.intel_status = 'completed')
+      AND (:pos <= 3 OR l.strategy_status = 'completed')
+      AND (:pos <= 4 OR l.subject_status = 'completed')
+    ORDER BY l.id
+    FOR UPDATE
+), archived AS (
+    INSERT INTO lead_stage_versions (lead_id, stage, attempt, status, result, error,
+                                     completed_at, run_id, replaced_at)
+    SELECT l.id, s.stage, s.attempt, s.status, s.result, s.error, s.completed_at, l.run_id,
+           :now
+    FROM leads l JOIN chosen ON chosen.id = l.id
+    CROSS JOIN LATERAL (VALUES
+        (1, 'scrape', l.scrape_attempt, l.scrape_status, l.scrape_result, l.scrape_error,
+            l.scrape_completed_at),
+        (2, 'intel', l.intel_attempt, l.intel_status, l.intel_result, l.intel_error,
+            l.intel_completed_at),
+        (3, 'strategy', l.strategy_attempt, l.strategy_status, l.strategy_result,
+            l.strategy_error, l.strategy_completed_at),
+        (4, 'subject', l.subject_attempt, l.subject_status, l.subject_result,
+            l.subject_error, l.subject_completed_at),
+        (5, 'messaging', l.messaging_attempt, l.messaging_status, l.messaging_result,
+            l.messaging_error, l.messaging_completed_at)
+    ) AS s (pos, stage, attempt, status, result, error, completed_at)
+    WHERE s.pos >= :pos AND (s.result IS NOT NULL OR s.error IS NOT NULL)
+), moved AS (
+    UPDATE leads AS l
+    SET run_id = :run_id,
+        run_input_tokens = 0,
+        run_output_tokens = 0,
+        scrape_status = CASE WHEN :pos = 1 THEN 'queued' ELSE l.scrape_status END,
+        scrape_run_after = CASE WHEN :pos = 1 THEN :now ELSE l.scrape_run_after END,
+        scrape_result = CASE WHEN :pos <= 1 THEN NULL ELSE l.scrape_result END,
+        scrape_error = CASE WHEN :pos <= 1 THEN NULL ELSE l.scrape_error END,
+        scrape_retry_count = CASE WHEN :pos <= 1 THEN 0 ELSE l.scrape_retry_count END,
+        scrape_completed_at = CASE WHEN :pos <= 1 THEN NULL ELSE l.scrape_completed_at END,
+        intel_status = CASE WHEN :pos = 2 THEN 'queued' WHEN :pos < 2 THEN 'pending'
+                            ELSE l.intel_status END,
+        intel_run_after = CASE WHEN :pos = 2 THEN :now ELSE l.intel_run_after END,
+        intel_result = CASE WHEN :pos <= 2 THEN NULL ELSE l.intel_result END,
+        intel_error = CASE WHEN :pos <= 2 THEN NULL ELSE l.intel_error END,
+        intel_retry_count = CASE WHEN :pos <= 2 THEN 0 ELSE l.intel_retry_count END,
+        intel_completed_at = CASE WHEN :pos <= 2 THEN NULL ELSE l.intel_completed_at END,
+        strategy_status = CASE WHEN :pos = 3 THEN 'queued' WHEN :pos < 3 THEN 'pending'
+                               ELSE l.strategy_status END,
+        strategy_run_after = CASE WHEN :pos = 3 THEN :now ELSE l.strategy_run_after END,
+        strategy_result = CASE WHEN :pos <= 3 THEN NULL ELSE l.strategy_result END,
+        strategy_error = CASE WHEN :pos <= 3 THEN NULL ELSE l.strategy_error END,
+        strategy_retry_count = CASE WHEN :pos <= 3 THEN 0 ELSE l.strategy_retry_count END,
+        strategy_completed_at = CASE WHEN :pos <= 3 THEN NULL
+                                     ELSE l.strategy_completed_at END,
+        subject_status = CASE WHEN :pos = 4 THEN 'queued' WHEN :pos < 4 THEN 'pending'
+                              ELSE l.subject_status END,
+        subject_run_after = CASE WHEN :pos = 4 THEN :now ELSE l.subject_run_after END,
+        subject_result = CASE WHEN :pos <= 4 THEN NULL ELSE l.subject_result END,
+        subject_error = CASE WHEN :pos <= 4 THEN NULL ELSE l.subject_error END,
+        subject_retry_count = CASE WHEN :pos <= 4 THEN 0 ELSE l.subject_retry_count END,
+        subject_completed_at = CASE WHEN :pos <= 4 THEN NULL ELSE l.subject_completed_at END,
+        messaging_status = CASE WHEN :pos = 5 THEN 'queued' ELSE 'pending' END,
+        messaging_run_after = :now,
+        messaging_result = NULL,
+        messaging_error = NULL,
+        messaging_retry_count = 0,
+        messaging_completed_at = NULL,
+        updated_at = :now
+    FROM chosen
+    WHERE l.id = chosen.id
+    RETURNING l.id
+), linked AS (
+    INSERT INTO run_leads (run_id, lead_id) SELECT :run_id, id FROM moved
+)
+SELECT id, 'queued' AS status FROM moved;
+
+-- name: lead_versions
+SELECT v.stage, v.attempt, v.status, v.result, v.error, v.completed_at, v.run_id,
+       v.replaced_at
+FROM lead_stage_versions v JOIN leads l ON l.id = v.lead_id
+WHERE v.lead_id = :lead_id AND l.account_id = :account_id
+  AND (CAST(:stage AS text) IS NULL OR v.stage = :stage)
+ORDER BY v.id;

@@ -18,13 +18,17 @@ from sqlalchemy import Connection, Engine
 
 from pipeline import queries
 from pipeline.effects import Effects
-from pipeline.stages import FIRST_STAGE, STAGE_NAMES
+from pipeline.stages import FIRST_STAGE, STAGE_NAMES, get_stage
 
 MAX_SELECTION = 100_000
 
 
 class RunNotFound(LookupError):
     """No such run in this account."""
+
+
+class SelectionNotFound(LookupError):
+    """The import a run was asked to cover is not in this account."""
 
 
 class RunStateError(ValueError):
@@ -68,9 +72,21 @@ class RunReport:
 
 def _selected_ids(conn: Connection, account_id: int, selection: Selection) -> list[int]:
     if selection.import_id is not None:
+        found = conn.execute(
+            queries.get("import_in_account"),
+            {"import_id": selection.import_id, "account_id": account_id},
+        ).first()
+        if found is None:
+            raise SelectionNotFound(f"import {selection.import_id}")
         rows = conn.execute(
             queries.get("import_lead_ids"),
-            {"account_id": account_id, "import_id": selection.import_id, "limit": MAX_SELECTION},
+            {
+                "account_id": account_id,
+                "import_id": selection.import_id,
+                "first_id": found.first_lead_id or 0,
+                "last_id": found.last_lead_id or 0,
+                "limit": MAX_SELECTION,
+            },
         )
         return [row.id for row in rows]
     if selection.all_pending:
@@ -81,26 +97,44 @@ def _selected_ids(conn: Connection, account_id: int, selection: Selection) -> li
     return list(dict.fromkeys(selection.lead_ids))
 
 
-def start_run(engine: Engine, account_id: int, selection: Selection, now: datetime) -> RunReport:
-    """Create a run and queue the first stage of the leads it can take, in one transaction.
+def start_run(
+    engine: Engine,
+    account_id: int,
+    selection: Selection,
+    now: datetime,
+    *,
+    from_stage: str | None = None,
+    budget_usd: float | None = None,
+) -> RunReport:
+    """Create a run and queue the leads it can take, in one transaction.
 
-    Leads in another active run, or already past the start, are reported and left alone.
-    When no lead could be taken, no run is created.
+    Without ``from_stage`` (Customize) the run starts leads that never started: their
+    scrape is queued. With it (a re-run) the run starts leads at that stage: earlier
+    results are kept, the replaced ones are saved as versions. Leads in another active run
+    (or, for a re-run, whose earlier stages are not all completed) are reported and left
+    alone. When no lead could be taken, no run is created.
     """
+    first = get_stage(from_stage or FIRST_STAGE.name)
     report = RunReport()
     with engine.begin() as conn:
         wanted = _selected_ids(conn, account_id, selection)
         run_id = conn.execute(
             queries.get("create_run"),
-            {"account_id": account_id, "selection": json.dumps(selection.as_json()), "now": now},
+            {
+                "account_id": account_id,
+                "selection": json.dumps(selection.as_json()),
+                "from_stage": first.name,
+                "budget_usd": budget_usd,
+                "now": now,
+            },
         ).scalar_one()
-        moved = {
-            row.id: row.status
-            for row in conn.execute(
-                queries.get("customize"),
-                {"ids": wanted, "account_id": account_id, "run_id": run_id, "now": now},
-            )
-        }
+        params = {"ids": wanted, "account_id": account_id, "run_id": run_id, "now": now}
+        if from_stage is None:
+            statement = queries.get("customize")
+        else:
+            statement = queries.get("rerun_from")
+            params["pos"] = first.position
+        moved = {row.id: row.status for row in conn.execute(statement, params)}
         leftover = [i for i in wanted if i not in moved]
         existing: set[int] = set()
         if leftover:
@@ -124,7 +158,7 @@ def start_run(engine: Engine, account_id: int, selection: Selection, now: dateti
         else:
             report.not_found.append(lead_id)
     if report.queued:
-        report.effects.kick(FIRST_STAGE.name)
+        report.effects.kick(first.name)
     return report
 
 
@@ -213,12 +247,35 @@ def _like_prefix(prefix: str) -> str:
     return f"{escaped}%"
 
 
-def rollup(engine: Engine, now: datetime) -> list[tuple[int, str]]:
-    """Refresh every active run's counts; finish the ones with nothing left to do."""
+def rollup(
+    engine: Engine, now: datetime, input_price: float = 0.0, output_price: float = 0.0
+) -> list[tuple[int, str]]:
+    """Refresh every active run's counts and cost; finish the ones with nothing left to do;
+    pause (and park) the ones whose spend would pass their budget. Prices are USD per
+    million tokens."""
     with engine.begin() as conn:
-        return [
-            (row.id, row.status) for row in conn.execute(queries.get("rollup_runs"), {"now": now})
-        ]
+        rows = conn.execute(
+            queries.get("rollup_runs"),
+            {"now": now, "input_price": input_price, "output_price": output_price},
+        ).all()
+        for row in rows:
+            if row.status == "paused" and (row.paused_reason or "").startswith("budget"):
+                conn.execute(queries.get("park_run_leads"), {"run_id": row.id})
+        return [(row.id, row.status) for row in rows]
+
+
+def set_budget(
+    engine: Engine, account_id: int, run_id: int, budget_usd: float | None, now: datetime
+) -> None:
+    """Change a run's budget cap (None removes it); resume it to continue after a cap."""
+    with engine.begin() as conn:
+        moved = conn.execute(
+            queries.get("set_run_budget"),
+            {"run_id": run_id, "account_id": account_id, "budget_usd": budget_usd, "now": now},
+        ).first()
+        if moved is None:
+            raise RunNotFound(f"run {run_id}")
+        _record(conn, run_id, "budget", {"budget_usd": budget_usd})
 
 
 def get_run(engine: Engine, account_id: int, run_id: int, now: datetime) -> dict[str, Any]:
@@ -274,6 +331,11 @@ def describe(row: Any, now: datetime) -> dict[str, Any]:
         "counts": counts,
         "progress": progress,
         "fit_score_avg": row["fit_score_avg"],
+        "from_stage": row["from_stage"],
+        "budget_usd": row["budget_usd"],
+        "spent_usd": round(row["spent_usd"], 6),
+        "tokens": {"input": row["input_tokens"], "output": row["output_tokens"]},
+        "paused_reason": row["paused_reason"],
         "created_at": row["created_at"],
         "started_at": row["started_at"],
         "paused_at": row["paused_at"],

@@ -38,7 +38,8 @@ def parse_header(value: str | None) -> tuple[int, list[str]]:
         if not sep:
             raise SignatureError(f"malformed {HEADER} header")
         if key == "t":
-            if not val.isdigit() or len(val) > 12:
+            # isdigit() alone accepts '²' and other digits int() refuses.
+            if not (val.isascii() and val.isdigit()) or len(val) > 12:
                 raise SignatureError(f"malformed timestamp in {HEADER} header")
             timestamp = int(val)
         elif key == "v1":

@@ -9,26 +9,31 @@ requeues them after the short submit timeout, not the long stuck timeout.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import RowMapping
 
 from pipeline import prompts, transitions
 from pipeline.context import Context
+from pipeline.db import autocommit
 from pipeline.effects import Effects
 from pipeline.errors import Failure, classify_service_error
-from pipeline.outcomes import settle_failures
+from pipeline.outcomes import settle_completions, settle_failures
 from pipeline.references import Reference
+from pipeline.signals import Signal, observe
 from pipeline.stages import get_stage
-from pipeline.transitions import Attempt
+from pipeline.transitions import Attempt, Completion
 
 log = logging.getLogger(__name__)
 
 
-def claim(ctx: Context, stage: str, now: datetime) -> list[RowMapping]:
-    with ctx.engine.begin() as conn:
-        return transitions.claim(conn, stage, ctx.settings.queue_batch_size, now)
+def claim(ctx: Context, stage: str, now: datetime, limit: int | None = None) -> list[RowMapping]:
+    """Claim up to ``limit`` rows (default and ceiling: the batch size)."""
+    size = ctx.settings.queue_batch_size
+    with autocommit(ctx.engine) as conn:  # one statement: its own transaction
+        return transitions.claim(conn, stage, size if limit is None else min(limit, size), now)
 
 
 def submit(ctx: Context, stage: str, rows: Sequence[RowMapping], now: datetime) -> Effects:
@@ -36,15 +41,49 @@ def submit(ctx: Context, stage: str, rows: Sequence[RowMapping], now: datetime) 
     effects = Effects()
     if not rows:
         return effects
+    reused: list[Completion] = []
     if get_stage(stage).service == "scraper":
-        jobs, failures = _submit_scrapes(ctx, rows)
+        reused = reuse_recent_scrapes(ctx, rows, now)
+        taken = {c.lead_id for c in reused}
+        jobs, failures = _submit_scrapes(
+            ctx, [r for r in rows if r["id"] not in taken], effects.signals
+        )
     else:
-        jobs, failures = _submit_llm_batch(ctx, stage, rows)
+        jobs, failures = _submit_llm_batch(ctx, stage, rows, effects.signals)
     with ctx.engine.begin() as conn:
         transitions.lock_leads(conn, (row["id"] for row in rows))
         transitions.record_jobs(conn, stage, jobs)
+        settle_completions(conn, stage, reused, now, effects)
         settle_failures(conn, ctx, stage, failures, now, effects)
     return effects
+
+
+def reuse_recent_scrapes(
+    ctx: Context, rows: Sequence[RowMapping], now: datetime
+) -> list[Completion]:
+    """Completions for claimed scrapes whose company site another lead scraped recently
+    (``SCRAPE_REUSE_SECONDS``): one scrape per company, not one per lead."""
+    freshness = ctx.settings.scrape_reuse_seconds
+    keys_by_account: dict[int, set[str]] = {}
+    for row in rows:
+        if row["site_key"]:
+            keys_by_account.setdefault(row["account_id"], set()).add(row["site_key"])
+    if freshness <= 0 or not keys_by_account:
+        return []
+    found: dict[tuple[int, str], RowMapping] = {}
+    with autocommit(ctx.engine) as conn:  # reads only: no BEGIN/ROLLBACK round trips
+        for account_id, keys in keys_by_account.items():
+            for hit in transitions.recent_site_scrapes(
+                conn, account_id, sorted(keys), now - timedelta(seconds=freshness)
+            ):
+                found[(account_id, hit["site_key"])] = hit
+    completions = []
+    for row in rows:
+        hit = found.get((row["account_id"], row["site_key"]))
+        if hit is not None and hit["id"] != row["id"]:
+            result = {**hit["scrape_result"], "reused_from": hit["id"]}
+            completions.append(Completion(row["id"], row["attempt"], result))
+    return completions
 
 
 def _attempt(row: RowMapping) -> Attempt:
@@ -52,7 +91,7 @@ def _attempt(row: RowMapping) -> Attempt:
 
 
 def _submit_scrapes(
-    ctx: Context, rows: Sequence[RowMapping]
+    ctx: Context, rows: Sequence[RowMapping], signals: list[Signal]
 ) -> tuple[list[tuple[Attempt, str]], list[tuple[Attempt, Failure]]]:
     jobs: list[tuple[Attempt, str]] = []
     failures: list[tuple[Attempt, Failure]] = []
@@ -60,6 +99,7 @@ def _submit_scrapes(
     for row in rows:
         attempt = _attempt(row)
         reference = str(Reference(attempt.lead_id, "scrape", attempt.attempt))
+        began = time.monotonic()
         try:
             job_id = ctx.scraper.submit(
                 row["company_url"],
@@ -68,16 +108,19 @@ def _submit_scrapes(
                 metadata={"reference": reference},
             )
         except Exception as exc:  # classified, stored, never lost
+            signals.append(observe("scraper", time.monotonic() - began, exc))
             failures.append((attempt, classify_service_error(exc)))
             continue
+        signals.append(observe("scraper", time.monotonic() - began))
         jobs.append((attempt, job_id))
     return jobs, failures
 
 
 def _submit_llm_batch(
-    ctx: Context, stage: str, rows: Sequence[RowMapping]
+    ctx: Context, stage: str, rows: Sequence[RowMapping], signals: list[Signal]
 ) -> tuple[list[tuple[Attempt, str]], list[tuple[Attempt, Failure]]]:
     attempts = [_attempt(row) for row in rows]
+    began = time.monotonic()
     try:
         requests = [
             {
@@ -86,8 +129,11 @@ def _submit_llm_batch(
             }
             for a, row in zip(attempts, rows, strict=True)
         ]
+        began = time.monotonic()
         batch_id = ctx.llm.create_batch(requests, webhook_url=ctx.webhook_url("llm"))
     except Exception as exc:
+        signals.append(observe("llm", time.monotonic() - began, exc))
         failure = classify_service_error(exc)
         return [], [(a, failure) for a in attempts]
+    signals.append(observe("llm", time.monotonic() - began))
     return [(a, batch_id) for a in attempts], []

@@ -51,7 +51,31 @@ class RetryOutcome:
 
 
 def _json(rows: Iterable[dict[str, Any]]) -> str:
-    return json.dumps(list(rows), separators=(",", ":"), default=str)
+    rows = list(rows)
+    text = json.dumps(rows, separators=(",", ":"), default=str, ensure_ascii=False)
+    # Rare: text PostgreSQL cannot store (a NUL character, a lone UTF-16 surrogate from a
+    # "\ud800" escape in some service's JSON). Clean it rather than fail the transition.
+    if "\\u0000" in text or not _encodable(text):
+        text = json.dumps(_storable(rows), separators=(",", ":"), default=str, ensure_ascii=False)
+    return text
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def lock_leads(conn: Connection, lead_ids: Iterable[int]) -> None:
@@ -214,6 +238,17 @@ def other_attempts_on_job(
         {"job_id": job_id, "ids": list(excluding)},
     )
     return int(result.scalar_one())
+
+
+def recent_site_scrapes(
+    conn: Connection, account_id: int, site_keys: Sequence[str], fresh_after: datetime
+) -> list[RowMapping]:
+    """The newest original scrape of each site completed after ``fresh_after``."""
+    result = conn.execute(
+        queries.get("recent_site_scrapes"),
+        {"account_id": account_id, "site_keys": list(site_keys), "fresh_after": fresh_after},
+    )
+    return list(result.mappings())
 
 
 def ready_stages(conn: Connection, now: datetime) -> list[str]:

@@ -1,6 +1,7 @@
 """Webhook resources. Each verifies the signature over the raw body, then hands the
 payload to ``pipeline.completing``. A duplicate or stale callback changes nothing and is
-answered 200, so the sender stops retrying."""
+answered 200, so the sender stops retrying; a callback about a lead that does not exist
+is answered 404."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from api.http import parse_json, read_body, require_json
 from pipeline import completing
 from pipeline.context import Context
 from pipeline.effects import Effects
+from pipeline.payloads import llm_item_problem, scraper_job_problem
 from pipeline.references import parse_reference
 from pipeline.signing import HEADER, SignatureError, verify
 
@@ -43,6 +45,32 @@ class SignedJson:
                 title="Malformed callback", description="body must be an object"
             )
         return payload
+
+
+def _lead_ids(results: list[dict[str, Any]]) -> list[int]:
+    ids = []
+    for item in results:
+        try:
+            ids.append(parse_reference(item.get("custom_id")).lead_id)
+        except ValueError:
+            continue  # counted as ignored by the domain
+    return ids
+
+
+def _refuse_unknown(ctx: Context, lead_ids: list[int]) -> None:
+    """404 when the callback names leads and none of them exists: not a late or duplicate
+    callback (those are answered 200), but one about a job Leadpipe never had."""
+    if lead_ids and completing.unknown_leads(ctx, lead_ids) == set(lead_ids):
+        raise falcon.HTTPNotFound(
+            title="Unknown job",
+            description=f"no lead {', '.join(map(str, sorted(set(lead_ids))[:5]))} exists",
+        )
+
+
+def _moved(effects: Effects) -> bool:
+    """Whether a callback changed any row. Only one that changed nothing can be about an
+    unknown lead, so only then is the extra lookup made (not on every callback)."""
+    return bool(effects.completed or effects.failed or effects.retried)
 
 
 def _answer(resp: falcon.Response, effects: Effects) -> None:
@@ -81,7 +109,12 @@ class ScraperCallback:
             ref = parse_reference(metadata.get("reference"))
         except ValueError as exc:
             raise falcon.HTTPBadRequest(title="Malformed reference", description=str(exc)) from None
+        problem = scraper_job_problem(job)
+        if problem:
+            raise falcon.HTTPBadRequest(title="Malformed callback", description=problem)
         effects = completing.apply_scraper_jobs(self._ctx, [(ref, job)], self._clock())
+        if not _moved(effects):
+            _refuse_unknown(self._ctx, [ref.lead_id])
         self._dispatch(effects)
         _answer(resp, effects)
 
@@ -122,6 +155,11 @@ class LlmCallback:
             raise falcon.HTTPBadRequest(
                 title="Malformed callback", description="results must be a list of objects"
             )
+        problem = next(filter(None, map(llm_item_problem, results)), None)
+        if problem:
+            raise falcon.HTTPBadRequest(title="Malformed callback", description=problem)
         effects = completing.apply_llm_results(self._ctx, batch["id"], results, self._clock())
+        if not _moved(effects):
+            _refuse_unknown(self._ctx, _lead_ids(results))
         self._dispatch(effects)
         _answer(resp, effects)

@@ -15,6 +15,9 @@ import pytest
 
 from devtools.procfile import ROOT, read_procfile
 from devtools.stack import Stack, free_port, wait_for_http
+from pipeline import accounts
+from pipeline.config import Settings
+from pipeline.db import make_engine
 from tests.conftest import REDIS_URL
 
 SECRET = "e2e-secret"
@@ -30,9 +33,13 @@ class Running:
     llm: str
     env: dict[str, str]
     commands: dict[str, str]
+    #: An API key of account 1 (the default account); api() sends it with every call.
+    key: str = ""
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.web, timeout=30)
+        return httpx.Client(
+            base_url=self.web, timeout=30, headers={"Authorization": f"Bearer {self.key}"}
+        )
 
     def create_leads(self, leads: list[dict[str, Any]]) -> list[int]:
         ids: list[int] = []
@@ -78,6 +85,15 @@ class Running:
     def service_stats(self, service: str) -> dict[str, Any]:
         base = self.scraper if service == "scraper" else self.llm
         return httpx.get(f"{base}/_stats", timeout=5).json()
+
+
+def api_key(db_url: str) -> str:
+    """A new API key of the default account, made directly in the test's database."""
+    engine = make_engine(Settings(database_url=db_url), pool_size=1, max_overflow=0)
+    try:
+        return accounts.create_key(engine, label="e2e").key
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture
@@ -129,7 +145,14 @@ def leadpipe(
             probe = "/healthz" if name == "web" else "/_stats" if name != "site" else "/"
             wait_for_http(urls[name] + probe, timeout=30, proc=stack.procs[name])
         return Running(
-            stack, urls["web"], urls["site"], urls["scraper"], urls["llm"], full_env, commands
+            stack,
+            urls["web"],
+            urls["site"],
+            urls["scraper"],
+            urls["llm"],
+            full_env,
+            commands,
+            key=api_key(db_url),
         )
 
     yield start

@@ -132,3 +132,32 @@ def test_retry_failed_reruns_the_failed_stages_once_the_service_recovers(leadpip
     assert scalar(engine, "SELECT min(scrape_attempt) FROM leads") == 3
     assert [e["kind"] for e in run["events"]] == ["retry_failed"]
     assert app.tracebacks() == []
+
+
+def test_regenerating_subject_lines_only_reruns_subject_and_messaging_and_keeps_versions(
+    leadpipe, engine
+):
+    app = leadpipe()
+    ids = app.create_leads(sample_leads(app.site, 10))
+    first = app.customize(ids)["run_id"]
+    wait_for(lambda: run_of(app, first)["status"] == "completed", 60, "the first run")
+    before = scalar(engine, "SELECT sum(intel_attempt + strategy_attempt) FROM leads")
+    with app.api() as api:
+        response = api.post("/runs", json={"lead_ids": ids, "from_stage": "subject"})
+    assert response.status_code == 201, response.text
+    rerun = response.json()["run_id"]
+    run = wait_for(
+        lambda: (r := run_of(app, rerun))["status"] == "completed" and r, 60, "the re-run"
+    )
+    assert run["from_stage"] == "subject"
+    assert run["leads"]["completed"] == 10
+    assert scalar(engine, "SELECT sum(intel_attempt + strategy_attempt) FROM leads") == before
+    assert scalar(engine, "SELECT min(subject_attempt) FROM leads") == 2
+    with app.api() as api:
+        versions = api.get(f"/leads/{ids[0]}/versions").json()["items"]
+        lead = api.get(f"/leads/{ids[0]}").json()
+    assert [v["stage"] for v in versions] == ["subject", "messaging"]
+    assert versions[1]["result"]["body"]
+    assert lead["stages"]["messaging"]["status"] == "completed"
+    assert lead["cost_usd"] > 0
+    assert app.tracebacks() == []

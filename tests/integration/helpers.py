@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from pipeline import runs, transitions
+from pipeline import accounts, runs, transitions
 
 
 def now() -> datetime:
@@ -45,3 +45,13 @@ def row(engine: Engine, lead_id: int) -> dict[str, Any]:
 def execute(engine: Engine, sql: str, **params: Any) -> None:
     with engine.begin() as conn:
         conn.execute(text(sql), params)
+
+
+def api_key(engine: Engine, account_id: int = accounts.DEFAULT_ACCOUNT_ID) -> str:
+    """A new API key for the account (the default one unless told)."""
+    return accounts.create_key(engine, account_id, label="test").key
+
+
+def auth_headers(engine: Engine, account_id: int = accounts.DEFAULT_ACCOUNT_ID) -> dict[str, str]:
+    """Headers that authenticate a request as the account (a new key each call)."""
+    return {"Authorization": f"Bearer {api_key(engine, account_id)}"}

@@ -8,7 +8,7 @@ import pytest
 from api.app import create_app
 from api.deps import AppDeps
 from pipeline.context import Context
-from tests.integration.helpers import execute, make_leads
+from tests.integration.helpers import auth_headers, execute, make_leads
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ def api(settings, engine):
         fetch_results=lambda _: None,
         health_checks={"database": lambda: None},
     )
-    client = falcon.testing.TestClient(create_app(deps))
+    client = falcon.testing.TestClient(create_app(deps), headers=auth_headers(engine))
     client.effects = effects
     return client
 

@@ -217,3 +217,79 @@ def test_an_llm_callback_without_results_has_them_fetched_by_a_worker(app):
     response = post_signed(app, "/webhooks/llm", payload)
     assert response.status_code == 202
     assert app.sent["fetch"] == ["msgbatch_9"]
+
+
+def test_a_callback_about_a_lead_that_does_not_exist_is_a_404_and_changes_nothing(
+    app, engine, started_lead
+):
+    before = row(engine, started_lead)
+    response = post_signed(app, "/webhooks/scraper", scrape_callback(started_lead + 1000))
+    assert response.status_code == 404
+    assert "no lead" in response.json["description"]
+    assert row(engine, started_lead) == before
+    assert app.sent["effects"] == []
+
+
+def test_llm_results_that_name_only_unknown_leads_are_a_404(app, engine, started_lead):
+    payload = {
+        "type": "message_batch.ended",
+        "batch": {"id": "msgbatch_x"},
+        "results": [llm_item(started_lead + 1000, "intel", text="Fit score: 5")],
+    }
+    before = row(engine, started_lead)
+    assert post_signed(app, "/webhooks/llm", payload).status_code == 404
+    assert row(engine, started_lead) == before
+
+
+def test_a_stale_callback_about_a_lead_that_exists_is_still_answered_200(app, engine, started_lead):
+    response = post_signed(app, "/webhooks/scraper", scrape_callback(started_lead, attempt=9))
+    assert response.status_code == 200
+    assert response.json["ignored"] == 1
+
+
+def test_a_valid_callback_replayed_after_the_tolerance_is_refused_and_changes_nothing(
+    settings, engine, started_lead
+):
+    raw = json.dumps(scrape_callback(started_lead)).encode()
+    header = sign(SECRET, raw, int(time.time()))
+    ctx = Context.build(settings, engine=engine)
+    later = AppDeps(
+        ctx=ctx, dispatch=lambda e: None, fetch_results=lambda b: None,
+        wallclock=lambda: time.time() + 301,
+    )  # fmt: skip
+    replay = falcon.testing.TestClient(create_app(later))
+    before = row(engine, started_lead)
+    response = replay.simulate_post(
+        "/webhooks/scraper",
+        body=raw,
+        headers={"Content-Type": "application/json", HEADER: header},
+    )
+    assert response.status_code == 401
+    assert "tolerance" in response.json["description"]
+    assert row(engine, started_lead) == before
+
+
+@pytest.mark.parametrize("path", ["/webhooks/scraper", "/webhooks/llm"])
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Content-Type": "text/plain"}, 415),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, 415),
+        ({}, 415),
+    ],
+)
+def test_every_webhook_refuses_a_body_that_is_not_json_by_its_content_type(
+    app, engine, started_lead, path, headers, status
+):
+    raw = json.dumps(scrape_callback(started_lead)).encode()
+    signed = {HEADER: sign(SECRET, raw, int(time.time()))}
+    before = row(engine, started_lead)
+    response = app.simulate_post(path, body=raw, headers={**signed, **headers})
+    assert response.status_code == status
+    assert row(engine, started_lead) == before
+
+
+@pytest.mark.parametrize("path", ["/webhooks/scraper", "/webhooks/llm"])
+def test_every_webhook_refuses_an_oversized_body_with_413(app, path):
+    body = b"[" + b"0," * (4 * 1024 * 1024) + b"0]"
+    assert post_signed(app, path, None, body=body).status_code == 413
