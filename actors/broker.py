@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from periodiq import PeriodiqMiddleware
 
 from actors.deps import settings
-from actors.kicks import ClearPendingKick
+from actors.kicks import ClearPendingKick, KickBroker
 from actors.ticker import UpkeepTicker
 
 
@@ -19,7 +18,8 @@ def make_broker() -> dramatiq.Broker:
         new: dramatiq.Broker = StubBroker()
         new.emit_after("process_boot")
     else:
-        new = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+        # Idle workers look for kicks more often than for other work; see actors.kicks.
+        new = KickBroker(url=settings.redis_url, namespace=settings.redis_namespace)
         # Sub-minute upkeep from the workers themselves; see actors.ticker.
         new.add_middleware(UpkeepTicker(settings))
         # At most one immediate kick per stage waits at a time; see actors.kicks.

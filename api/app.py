@@ -17,7 +17,9 @@ from api.http import (
     handle_not_found,
     handle_unexpected,
     json_handler,
+    serialize_error,
 )
+from api.openapi import OpenApiDocument
 from pipeline.accounts import KeyResolver
 from pipeline.csvparse import CsvFormatError
 from pipeline.exporting import ExportTooLarge
@@ -52,6 +54,7 @@ def create_app(deps: AppDeps) -> falcon.App:
     app = falcon.App(middleware=[ApiKeyAuth(keys)])
     app.req_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
+    app.set_error_serializer(serialize_error)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(InvalidLeads, handle_invalid_leads)
     app.add_error_handler(CsvFormatError, import_api.handle_csv_format)
@@ -67,7 +70,7 @@ def create_app(deps: AppDeps) -> falcon.App:
     app.add_route("/leads", resources.Leads(deps))
     app.add_route("/leads/{lead_id:int(min=1)}", resources.Lead(deps))
     app.add_route("/leads/{lead_id:int(min=1)}/versions", resources.LeadVersions(deps))
-    app.add_route("/customize", runs.Runs(deps))
+    app.add_route("/customize", runs.StartRun(deps))
     app.add_route("/runs", runs.Runs(deps))
     app.add_route("/runs/{run_id:int(min=1)}", runs.Run(deps))
     app.add_route("/runs/{run_id:int(min=1)}/{action}", runs.RunAction(deps))
@@ -80,6 +83,7 @@ def create_app(deps: AppDeps) -> falcon.App:
     app.add_route("/exports/leads.xlsx", lead_export, suffix="xlsx")
     app.add_route("/estimate", estimates.Estimate(deps))
     app.add_route("/", Dashboard())
+    app.add_route("/openapi.json", OpenApiDocument())
     app.add_static_route("/static", STATIC)
 
     reader = SignedJson(deps.ctx.settings.webhook_secret, deps.wallclock)

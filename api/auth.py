@@ -1,8 +1,9 @@
 """API keys: the middleware that sets ``req.context.account_id`` from the request's key.
 
 A key comes as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. A missing,
-unknown or revoked key is a 401 that says which. The health check, the webhooks (they
-carry a signature instead) and the dashboard page with its static files need no key.
+unknown or revoked key is a 401 that says which. The health check, the OpenAPI document,
+the webhooks (they carry a signature instead) and the dashboard page with its static files
+need no key.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import falcon
 
 from pipeline.accounts import KeyResolver
 
-OPEN_PATHS = frozenset({"/", "/healthz"})
+OPEN_PATHS = frozenset({"/", "/healthz", "/openapi.json"})
 OPEN_PREFIXES = ("/webhooks/", "/static/")
 HOW = "send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 

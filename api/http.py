@@ -99,3 +99,11 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception,
     raise falcon.HTTPInternalServerError(
         title="Internal error", description="the error was logged"
     ) from ex
+
+
+def serialize_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError) -> None:
+    """Every error body is JSON ``{title, description}`` whatever the client accepts (what
+    the OpenAPI document promises); falcon's default answers XML to ``Accept: …/xml`` and
+    an empty body to ``Accept: text/html``."""
+    resp.data = ex.to_json(json_handler)
+    resp.content_type = falcon.MEDIA_JSON

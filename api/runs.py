@@ -1,4 +1,4 @@
-"""Runs: ``/customize`` and ``/runs`` (create, list, read, pause, resume, cancel,
+"""Runs: ``POST /customize`` and ``/runs`` (create, list, read, pause, resume, cancel,
 retry-failed). Run-state errors are mapped once in ``create_app`` (404 / 409)."""
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from api.http import read_json
 from pipeline import runs
 from pipeline.runs import Selection
 from pipeline.stages import STAGE_NAMES
+
+SELECTION_KEYS = ("lead_ids", "import_id", "all_pending")
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -29,7 +31,15 @@ def selection_from(body: Any) -> Selection:
             title="Invalid request",
             description='send {"lead_ids": [...]}, {"import_id": N} or {"all_pending": true}',
         )
-    given = [key for key in ("lead_ids", "import_id", "all_pending") if key in body]
+    unknown = sorted(set(body) - set(SELECTION_KEYS))
+    if unknown:
+        # A misspelt option (``budget``) must not start a run without it.
+        raise falcon.HTTPUnprocessableEntity(
+            title="Invalid request",
+            description=f"unknown field(s): {', '.join(map(str, unknown))[:200]}; expected "
+            "one of lead_ids, import_id, all_pending, and optionally from_stage, budget_usd",
+        )
+    given = [key for key in SELECTION_KEYS if key in body]
     if len(given) != 1:
         raise falcon.HTTPUnprocessableEntity(
             title="Invalid request",
@@ -82,8 +92,8 @@ def run_options(body: Any) -> dict[str, Any]:
     return options
 
 
-class Runs:
-    """``POST /runs`` (and ``POST /customize``): start a run; ``GET /runs``: newest first."""
+class StartRun:
+    """``POST /customize``: start a run (the same as ``POST /runs``)."""
 
     def __init__(self, deps: AppDeps) -> None:
         self._deps = deps
@@ -105,9 +115,13 @@ class Runs:
         resp.status = falcon.HTTP_201 if report.run_id else falcon.HTTP_200
         resp.media = report.as_dict()
 
+
+class Runs(StartRun):
+    """``POST /runs``: start a run; ``GET /runs``: the account's runs, newest first."""
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         limit = req.get_param_as_int("limit", min_value=1, max_value=200, default=50)
-        after = req.get_param_as_int("after", min_value=1)
+        after = req.get_param_as_int("after", min_value=1, max_value=2**63 - 1)
         items = runs.list_runs(
             self._deps.ctx.engine, req.context.account_id, self._deps.clock(), after, limit
         )
@@ -173,7 +187,8 @@ class RunAction:
         if not req.content_length:
             return []
         body = read_json(req)
-        prefixes = body.get("error_prefixes", []) if isinstance(body, dict) else None
+        known = isinstance(body, dict) and set(body) <= {"error_prefixes"}
+        prefixes = body.get("error_prefixes", []) if known else None
         if not isinstance(prefixes, list) or not all(
             isinstance(p, str) and 0 < len(p) <= 200 for p in prefixes
         ):

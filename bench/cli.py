@@ -87,6 +87,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--only", help=f"comma-separated subset of {','.join(PARTS)} (writes to bench/runs/)"
     )
     parser.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="leave out the comparison with bench/results/before-fixes.json",
+    )
+    parser.add_argument(
         "--env",
         action="append",
         default=[],
@@ -231,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
             "env": {**scenarios.BENCH_ENV, **overrides},
         }
     )
+    baseline = HERE / "results" / "before-fixes.json"
+    if baseline.exists() and not args.no_compare:
+        earlier = json.loads(baseline.read_text())
+        earlier.pop("raw", None)
+        summary["compared_with"] = {"label": "bench/results/before-fixes.json", **earlier}
     summary["raw"] = raw
     if args.only:
         folder, stem = run_dir, "partial"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             name: median([r["cpu_ms_per_lead"].get(name) for r in large])
             for name in (large[0]["cpu_ms_per_lead"] if large else {})
         },
+        "cpu_budget": cpu_budget(large),
         "foreign_cores": [r["foreign_cores"] for r in large + small],
         "memory_large_run": large[len(large) // 2]["memory"] if large else None,
         "claim": claim,
@@ -109,6 +111,27 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
     }
     out["targets"] = check_targets(out)
     return out
+
+
+LEADPIPE_TYPES = ("web", "worker", "clock", "postgres", "redis")
+STAND_IN_TYPES = ("site", "scraper", "llm")
+
+
+def cpu_budget(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """CPU per lead of Leadpipe (its processes, PostgreSQL, Redis) and of the stand-ins,
+    and the leads/s the machine's cores could carry at that cost if nothing else ran."""
+    if not runs:
+        return None
+    cores = os.cpu_count() or 1
+    app = median([sum(r["cpu_ms_per_lead"].get(k, 0) for k in LEADPIPE_TYPES) for r in runs])
+    stand = median([sum(r["cpu_ms_per_lead"].get(k, 0) for k in STAND_IN_TYPES) for r in runs])
+    return {
+        "leadpipe_ms_per_lead": app,
+        "stand_ins_ms_per_lead": stand,
+        "cores": cores,
+        "cpu_bound_leads_per_second": round(cores * 1000 / (app + stand), 1) if app else None,
+        "leadpipe_only_leads_per_second": round(cores * 1000 / app, 1) if app else None,
+    }
 
 
 def check_targets(out: dict[str, Any]) -> dict[str, Any]:
@@ -148,8 +171,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Leadpipe benchmark",
         "",
-        f"Run {report['started']} ({report['mode']} mode, {report['wall_seconds']:.0f} s), "
-        f"medians of {d['runs']} run(s). Command: `{report['command']}`.",
+        f"Run {report['started']} ({report['mode']} mode, {report['wall_seconds']:.0f} s); "
+        f"figures are medians of {report['plan']['runs']} runs "
+        f"({report['plan']['large_runs']} of the large one). "
+        f"Command: `{report['command']}`.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['os']}, "
         f"Python {m['python']}, PostgreSQL {m['postgres']['version']} "
@@ -247,8 +272,58 @@ def markdown(report: dict[str, Any]) -> str:
         + ", ".join(f"{k} {_fmt(v)}" for k, v in d["cpu_ms_per_lead"].items())
         + "."
     )
+    budget = d.get("cpu_budget")
+    if budget:
+        lines.append(
+            f"- CPU budget: Leadpipe (web, worker, clock, PostgreSQL, Redis) "
+            f"{_fmt(budget['leadpipe_ms_per_lead'])} ms per lead, the stand-ins "
+            f"{_fmt(budget['stand_ins_ms_per_lead'])} ms: {budget['cores']} idle cores could "
+            f"carry {_fmt(budget['cpu_bound_leads_per_second'])} leads/s at that cost, "
+            f"{_fmt(budget['leadpipe_only_leads_per_second'])} if the stand-ins ran elsewhere."
+        )
+    lines += compare(report)
     lines += ["", "Method and caveats: bench/README.md. Raw figures: latest.json."]
     return "\n".join(lines) + "\n"
+
+
+COMPARED = (
+    ("leads/s (large run)", ("leads_per_second",)),
+    ("leads/s (1,000)", ("leads_per_second_1k",)),
+    ("webhook → next submit p50 ms", ("transition_latency_ms", "webhook", "p50")),
+    ("webhook → next submit p99 ms", ("transition_latency_ms", "webhook", "p99")),
+    ("idle pickup max ms", ("transition_latency_ms", "idle", "max")),
+    ("SQL / transition", ("sql_per_transition",)),
+    ("Redis / transition", ("redis_per_transition",)),
+    ("WAL bytes / lead", ("wal_bytes_per_lead",)),
+    ("Leadpipe CPU ms / lead", ("details", "cpu_budget", "leadpipe_ms_per_lead")),
+    ("floor fraction", ("floor_fraction",)),
+    ("baseline ratio", ("baseline_ratio",)),
+)
+
+
+def _dig(data: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def compare(report: dict[str, Any]) -> list[str]:
+    """A before/after table when the report carries the figures of an earlier run."""
+    before = report.get("compared_with")
+    if not before:
+        return []
+    lines = [
+        "",
+        f"## Compared with {before.get('label', 'an earlier run')} ({before.get('started')})",
+        "",
+        "| figure | before | now |",
+        "|---|---|---|",
+    ]
+    for label, path in COMPARED:
+        lines.append(f"| {label} | {_fmt(_dig(before, path))} | {_fmt(_dig(report, path))} |")
+    return lines
 
 
 def write(report: dict[str, Any], folder: Path, stem: str) -> tuple[Path, Path]:

@@ -71,8 +71,9 @@ def leads_done(run: Mapping[str, Any]) -> int:
     return total - int(total if active is None else active)
 
 
-def headline(run: Mapping[str, Any]) -> str:
-    """``Run 7 · running · 12/26 leads done (10 emails, 1 failed, 1 skipped) · ETA 8 s · $0.01``"""
+def headline(run: Mapping[str, Any], *, spend: bool = True) -> str:
+    """``Run 7 · running · 12/26 leads done (10 emails, 1 failed, 1 skipped) · ETA 8 s``,
+    with `` · spent $0.0123`` unless ``spend`` is false (the full view has a line for it)."""
     leads = run.get("leads") or {}
     total = int(run.get("lead_count") or 0)
     outcome = ", ".join(
@@ -86,13 +87,21 @@ def headline(run: Mapping[str, Any]) -> str:
     ]
     if run.get("status") in ("queued", "running"):
         parts.append(f"ETA {seconds(run['eta_seconds'])}" if run.get("eta_seconds") else "ETA …")
+    if spend:
+        parts.append(f"spent {money(run.get('spent_usd'))}")
+    return " · ".join(parts)
+
+
+def cost_line(run: Mapping[str, Any]) -> str:
+    """``spent $0.0123 of $2.00 budget · 1,234 in / 567 out tokens · avg fit 61``"""
     spent = f"spent {money(run.get('spent_usd'))}"
-    if run.get("budget_usd") is not None:
-        spent += f" of {money(run['budget_usd'])}"
-    parts.append(spent)
+    spent += f" of {money(run['budget_usd'])} budget" if run.get("budget_usd") is not None else ""
+    tokens = run.get("tokens") or {}
+    used = f"{int(tokens.get('input') or 0):,} in / {int(tokens.get('output') or 0):,} out tokens"
+    parts = [spent, used]
     if run.get("fit_score_avg") is not None:
         parts.append(f"avg fit {round(run['fit_score_avg'])}")
-    return " · ".join(parts)
+    return "  " + " · ".join(parts)
 
 
 def run_lines(
@@ -104,7 +113,7 @@ def run_lines(
     charset = charset or UNICODE
     counts = stage_counts(run)
     total = int(run.get("lead_count") or 0)
-    lines = [headline(run)]
+    lines = [headline(run, spend=False), cost_line(run)]
     if run.get("paused_reason"):
         lines.append(f"  paused: {run['paused_reason']}")
     name_width = max(len(name) for name in STAGE_NAMES)

@@ -13,6 +13,10 @@
   const STATUSES = ["pending", "queued", "started", "completed", "failed", "skipped", "cancelled"];
   const ACTIVE = new Set(["queued", "started"]);
   const ACTIVE_RUN = new Set(["queued", "running"]);
+  const EVENT_STYLE = {
+    paused: "paused", resumed: "completed", cancelled: "cancelled", retry_failed: "started",
+    budget: "queued",
+  };
   const KEY_NAME = "leadpipe-key";
   const POLL_MS = 1500;
   const PAGE_SIZE = 50;
@@ -797,7 +801,8 @@
       const budgetSave = h("button", { class: "btn btn-small", type: "button" }, "Set budget");
       budgetSave.addEventListener("click", () => saveBudget(budgetInput, budgetSave));
 
-      const stageRows = STAGES.map((s) => {
+      const expected = expectedPerStage(counts, total);
+      const stageRows = STAGES.map((s, i) => {
         const per = counts[s] || {};
         const finished = ["completed", "failed", "skipped", "cancelled"].reduce((a, k) => a + Number(per[k] || 0), 0);
         const parts = [["completed", "completed"], ["failed", "failed"], ["skipped", "skipped"],
@@ -805,15 +810,15 @@
           .filter(([k]) => per[k]).map(([k, label]) => `${num(per[k])} ${label}`);
         return [
           h("div", { class: "stage-name" }, STAGE_LABELS[s]),
-          bar(per, total),
-          h("div", { class: "frac", dataset: { stage: s } }, `${num(finished)} / ${num(total)}`),
+          bar(per, expected[i]),
+          h("div", { class: "frac", dataset: { stage: s } }, `${num(finished)} / ${num(expected[i])}`),
           h("div", { class: "small muted" }, parts.join(" · ") || "waiting"),
         ];
       });
 
       const events = (run.events || []).map((e) => h("tr", {},
         h("td", { class: "nowrap small" }, when(e.created_at)),
-        h("td", {}, chip(e.kind === "paused" ? "paused" : e.kind === "cancelled" ? "cancelled" : "queued", e.kind)),
+        h("td", {}, chip(EVENT_STYLE[e.kind] || "pending", e.kind)),
         h("td", { class: "small mono" }, e.detail && Object.keys(e.detail).length ? JSON.stringify(e.detail) : "")));
 
       fill(root, 
@@ -836,7 +841,9 @@
         h("div", { class: "stats" },
           stat("Leads done", `${num(done)} / ${num(total)}`,
             `${num(leads.completed ?? 0)} emails · ${num(leads.failed ?? 0)} failed · ${num(leads.skipped ?? 0)} skipped`),
-          stat("Active", num(leads.active ?? (running ? total : 0)), running ? "leads in flight" : "nothing in flight"),
+          stat("Active", num(leads.active ?? (running ? total : 0)),
+            !(leads.active ?? running) ? "nothing in flight"
+              : run.status === "paused" ? "leads in flight or parked" : "leads in flight"),
           stat("ETA", running ? (run.eta_seconds == null ? "…" : duration(run.eta_seconds)) : "–",
             running ? "at the rate so far" : run.status),
           stat("Spent", money(run.spent_usd), run.budget_usd == null ? "no budget cap" : `of ${money(run.budget_usd)} budget`),
@@ -859,7 +866,7 @@
         h("div", { class: "panel" },
           h("div", { class: "panel-head" }, h("h2", {}, "Events")),
           events.length
-            ? h("table", { class: "data" }, h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "What"), h("th", {}, "Detail"))),
+            ? h("table", { class: "data", id: "run-events" }, h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "What"), h("th", {}, "Detail"))),
               h("tbody", {}, events))
             : h("div", { class: "empty small" }, "Nobody paused, resumed, cancelled or retried this run.")));
     }
@@ -869,7 +876,9 @@
         const run = await api("GET", `/runs/${runId}`);
         if (gen !== generation) return false;
         render(run);
-        return ACTIVE_RUN.has(run.status) || Boolean(run.leads && run.leads.active);
+        // A paused run changes only while the work it had in flight finishes.
+        const started = STAGES.some((s) => ((run.counts || {})[s] || {}).started);
+        return ACTIVE_RUN.has(run.status) || (run.status === "paused" && started);
       },
       get run() { return lastRun; },
     };
@@ -879,6 +888,19 @@
     return h("div", { class: cls ? `stat ${cls}` : "stat" },
       h("div", { class: "label" }, label), h("div", { class: "value" }, value),
       note ? h("div", { class: "note" }, note) : null);
+  }
+
+  /** How many leads each stage will see finish: a lead stopped at one stage stays pending in
+   *  every later one, so a stage expects the leads not pending there plus those still in
+   *  flight upstream (the same arithmetic as the command line's progress bars). */
+  function expectedPerStage(counts, total) {
+    let upstream = 0;
+    return STAGES.map((s) => {
+      const per = counts[s] || {};
+      const want = Math.max(0, Math.min(total, total - Number(per.pending || 0) + upstream));
+      upstream += Number(per.queued || 0) + Number(per.started || 0);
+      return want;
+    });
   }
 
   function legend(color, label) {
@@ -905,7 +927,7 @@
       const took = between(st.started_at, st.completed_at);
       const facts = [
         st.attempt ? `attempt ${st.attempt}` : null,
-        `${plural(st.retry_count || 0, "retry", "retries")}`,
+        st.attempt ? `${plural(st.retry_count || 0, "retry", "retries")}` : null,
         took != null && st.status === "completed" ? `took ${duration(took)}` : null,
         st.completed_at ? `at ${when(st.completed_at)}` : st.started_at ? `started ${when(st.started_at)}` : null,
       ].filter(Boolean);
@@ -914,7 +936,11 @@
       const result = st.result;
       if (result) body.append(resultView(stage, result, lead));
       else if (!st.error) {
-        body.append(h("div", { class: "muted small" }, {
+        const stopped = STAGES.slice(0, index).find((s) =>
+          ["failed", "skipped", "cancelled"].includes(lead.stages[s].status));
+        body.append(h("div", { class: "muted small" }, st.status === "pending" && stopped
+          ? `Not reached: the lead stopped at ${STAGE_LABELS[stopped]} (${lead.stages[stopped].status}).`
+          : {
           pending: "Not started yet.", queued: "Queued: waiting for a worker.",
           started: "Running now…", skipped: "Skipped.", cancelled: "Cancelled.",
         }[st.status] || "No result."));

@@ -118,28 +118,38 @@ def restart_redis(down: float = 1.0, while_refusing: str | None = None) -> Injec
         time.sleep(down)
         target.servers.redis.start()
         resumed = time.time()
-        metrics: dict[str, Any] = {"down_s": down}
+        # A worker that claimed rows and then blocked on the dead Redis (its next kick) may
+        # pass the submit timeout: those attempts, unsubmitted now, may be sent round again.
+        with probes.connect(target.database_url) as conn:
+            stalled = probes.attempts_of(conn, probes.ORPHANS)
+        metrics: dict[str, Any] = {"down_s": down, "attempts_at_risk": len(stalled)}
         name = "Redis restart"
         if while_refusing:
             metrics["watch_stage"] = "scrape" if while_refusing == "scraper" else "intel"
             name += f" while {metrics['watch_stage']} retries wait"
-        return FaultRecord(name, at, resumed, metrics=metrics)
+        return FaultRecord(name, at, resumed, explained=stalled, metrics=metrics)
 
     return inject
 
 
 def restart_postgres(down: float = 1.0) -> Injector:
+    """Stop PostgreSQL (fast: connections cut), start it again on the same port. The
+    attempts it may cut off are the ones running before, and the ones claimed while it
+    went down (still running, unsubmitted, right after it is back)."""
+
     def inject(target: Target) -> FaultRecord:
         with probes.connect(target.database_url) as conn:
             running = probes.attempts_of(conn, probes.STARTED)
         at = time.time()
         resumed = target.servers.restart_postgres(down)
+        with probes.connect(target.database_url) as conn:
+            running |= probes.attempts_of(conn, probes.ORPHANS)
         return FaultRecord(
             "Postgres restart",
             at,
             resumed,
             explained=running,
-            metrics={"down_s": down, "running_at_restart": len(running)},
+            metrics={"down_s": down, "attempts_at_risk": len(running)},
         )
 
     return inject

@@ -4,15 +4,19 @@ Restarting or flushing a server other people use would break their work, so the 
 suite never touches the machine's servers: it starts its own from the same binaries
 ``devtools.servers`` uses, with the data in a fresh folder under /tmp (o+x all the way up,
 since PostgreSQL runs as ``nobody`` when we are root). A restart keeps the port, so the
-running web and worker processes have to reconnect by themselves, as in production.
+running web and worker processes have to reconnect by themselves, as in production. Both
+listen on ports below the kernel's ephemeral range: while a server is down, an outgoing
+connection could otherwise get its port as a source port, and the restart could not bind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -25,16 +29,38 @@ from psycopg import sql
 
 from devtools.servers import (
     ServerError,
-    ServerHandle,
-    free_port,
     postgres_bin_dir,
+    postgres_url,
     redis_server_binary,
-    start_throwaway_postgres,
     wait_process_gone,
 )
 from devtools.servers.owner import PostgresOwner
 from pipeline.config import Settings
 from pipeline.db import apply_schema, make_engine
+
+
+def stable_port() -> int:
+    """A free loopback port below the ephemeral range (never handed out as a source port)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randint(20000, min(low, 65536) - 1)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ServerError("no free port below the ephemeral range")
+
+
+def _tail(path: Path, lines: int = 10) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def _wait(check, timeout: float, what: str) -> None:
@@ -69,7 +95,10 @@ class OwnRedis:
             "--logfile", str(self.folder / "redis.log"), "--dir", str(self.folder),
         ]  # fmt: skip
         subprocess.run(argv, check=True, capture_output=True, timeout=30)
-        _wait(pidfile.exists, 10, "redis-server's pidfile")
+        try:
+            _wait(pidfile.exists, 10, "redis-server's pidfile")
+        except ServerError as exc:
+            raise ServerError(f"{exc}: {_tail(self.folder / 'redis.log')}") from None
         self.pid = int(pidfile.read_text().strip() or 0) or None
         _wait(self._answers, 10, f"Redis on port {self.port}")
 
@@ -90,34 +119,45 @@ class OwnRedis:
 
 @dataclass
 class OwnPostgres:
-    handle: ServerHandle
+    data_dir: Path
+    port: int
     owner: PostgresOwner
     bin_dir: Path
 
     @property
-    def data_dir(self) -> Path:
-        assert self.handle.data_dir is not None
-        return self.handle.data_dir
+    def admin_url(self) -> str:
+        return postgres_url(self.port, "postgres")
 
-    def pg_ctl(self, *args: str) -> None:
-        argv = [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "30", *args]
-        result = self.owner.run(argv, cwd=self.data_dir.parent)
+    def url(self, dbname: str) -> str:
+        return postgres_url(self.port, dbname)
+
+    def run(self, tool: str, *args: str) -> None:
+        result = self.owner.run([str(self.bin_dir / tool), *args], cwd=self.data_dir.parent)
         if result.returncode != 0:
-            raise ServerError(f"pg_ctl {' '.join(args)} failed: {result.stdout}{result.stderr}")
+            log = _tail(self.data_dir.parent / "postgres.log")
+            raise ServerError(f"{tool} {' '.join(args)} failed: {result.stderr}\n{log}")
 
-    def stop(self) -> None:
-        """A fast shutdown: open connections are cut, as in a real restart."""
-        self.pg_ctl("-m", "fast", "stop")
+    def init(self) -> None:
+        self.data_dir.parent.mkdir(mode=0o755, exist_ok=True)
+        self.owner.chown_tree(self.data_dir.parent)
+        self.run(
+            "initdb", "--auth=trust", "-U", "postgres", "-D", str(self.data_dir), "-E", "UTF8",
+            "--locale=C", "--no-sync", "--no-instructions",
+        )  # fmt: skip
 
     def start(self) -> None:
-        """Start again on the port it had (the clients' URLs do not change)."""
-        port = self.handle.port
         options = (
-            f"-h 127.0.0.1 -p {port} -k '' "
+            f"-h 127.0.0.1 -p {self.port} -k '' "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         log = str(self.data_dir.parent / "postgres.log")
-        self.pg_ctl("-l", log, "-o", options, "start")
+        self.run(
+            "pg_ctl", "-D", str(self.data_dir), "-w", "-t", "30", "-l", log, "-o", options, "start"
+        )
+
+    def stop(self) -> None:
+        """A fast shutdown: open connections are cut, as in a real restart."""
+        self.run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", "30", "-m", "fast", "stop")
 
 
 class OwnServers:
@@ -127,16 +167,20 @@ class OwnServers:
         self.root = Path(root or tempfile.mkdtemp(prefix="leadpipe-faults-", dir="/tmp"))
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)
-        handle = start_throwaway_postgres(self.root, dbname=None)
-        self.postgres = OwnPostgres(handle, PostgresOwner.for_postgres(), postgres_bin_dir())
+        self.postgres = OwnPostgres(
+            self.root / "postgres" / "data", stable_port(), PostgresOwner.for_postgres(),
+            postgres_bin_dir(),
+        )  # fmt: skip
+        self.postgres.init()
+        self.postgres.start()
         folder = self.root / "own-redis"
         folder.mkdir(exist_ok=True)
-        self.redis = OwnRedis(redis_server_binary(), folder, free_port())
+        self.redis = OwnRedis(redis_server_binary(), folder, stable_port())
         self.redis.start()
 
     @property
     def admin_url(self) -> str:
-        return self.postgres.handle.admin_url
+        return self.postgres.admin_url
 
     def database(self, name: str) -> str:
         """A new database ``name`` with the schema applied; its URL."""
@@ -144,7 +188,7 @@ class OwnServers:
             drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
             conn.execute(drop.format(sql.Identifier(name)))
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        url = self.postgres.handle.database_url(name)
+        url = self.postgres.url(name)
         engine = make_engine(Settings(database_url=url), pool_size=1, max_overflow=0)
         try:
             apply_schema(engine)
@@ -171,5 +215,6 @@ class OwnServers:
 
     def close(self) -> None:
         self.redis.stop()
-        self.postgres.handle.stop()
+        with contextlib.suppress(ServerError):  # not running
+            self.postgres.stop()
         shutil.rmtree(self.root, ignore_errors=True)

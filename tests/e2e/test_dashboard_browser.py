@@ -49,9 +49,11 @@ sync_api = pytest.importorskip(
 
 
 def csv_file(site: str, path: Path) -> Path:
-    """Eight good leads (one with markup in its name), one bad email, one duplicate."""
+    """Eight good leads (one with markup in its name, one whose site is missing), one bad
+    email, one duplicate."""
     leads = sample_leads(site, LEADS)
     leads[1]["name"] = HOSTILE_NAME
+    leads[-1]["company_url"] = site.rstrip("/") + "/missing/"
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["Full Name", "E-mail", "Company", "Website", "Favourite colour"])
@@ -117,6 +119,7 @@ def test_upload_customize_watch_the_run_and_read_an_email(leadpipe, browser, sho
     # Upload: the report counts rows and names each rejected line and its reason.
     page.click(".tabs >> text=Import CSV")
     page.set_input_files("#csv-file", str(path))
+    shots(page, "import-form")
     page.click("#upload")
     report = page.locator("#import-report")
     expect(report).to_contain_text("Accepted")
@@ -150,8 +153,13 @@ def test_upload_customize_watch_the_run_and_read_an_email(leadpipe, browser, sho
     shots(page, "run-in-progress")
     heading = page.locator("#run-view h1")
     expect(heading).to_contain_text("completed", timeout=120_000)
-    for stage in ("scrape", "intel", "strategy", "subject", "messaging"):
-        expect(page.locator(f'.frac[data-stage="{stage}"]')).to_have_text(f"{LEADS} / {LEADS}")
+    # The lead whose site is missing failed at scrape; later stages expect one lead less.
+    expect(page.locator('.frac[data-stage="scrape"]')).to_have_text(f"{LEADS} / {LEADS}")
+    for stage in ("intel", "strategy", "subject", "messaging"):
+        expect(page.locator(f'.frac[data-stage="{stage}"]')).to_have_text(
+            f"{LEADS - 1} / {LEADS - 1}"
+        )
+    expect(page.locator('[data-action="retry-failed"]')).to_be_enabled()
     shots(page, "run-completed")
     on_run_view = [u for u in requests if u.startswith(("/leads", "/status", "/estimate"))]
     assert not [u for u in on_run_view if re.match(r"/leads/\d+", u)], "no per-lead requests"
@@ -166,11 +174,13 @@ def test_upload_customize_watch_the_run_and_read_an_email(leadpipe, browser, sho
         page.click('#run-view [data-export="csv"]')
     exported = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
     assert len(exported) == LEADS
-    assert {row["messaging_status"] for row in exported} == {"completed"}
+    assert sorted(row["scrape_status"] for row in exported) == ["completed"] * 7 + ["failed"]
 
     # A lead: every stage's result, ending with the email.
     page.click("#run-leads")
     expect(rows).to_have_count(LEADS)
+    expect(rows.nth(0).locator(".fit-badge")).to_be_visible()
+    shots(page, "run-leads")
     first = rows.nth(0)
     company = first.locator("td").nth(3).locator("div").first.inner_text()
     first.locator("td").nth(2).locator("a").click()
@@ -180,6 +190,19 @@ def test_upload_customize_watch_the_run_and_read_an_email(leadpipe, browser, sho
     subject = page.locator("#email-subject").inner_text()
     assert subject.strip()
     shots(page, "lead-email")
+
+    # Filters: the lead that failed at scrape, and its error on its page.
+    page.click(".tabs >> text=Leads")
+    page.select_option("#filter-stage", "scrape")
+    page.select_option("#filter-state", "failed")
+    expect(rows).to_have_count(1)
+    expect(rows.nth(0)).to_contain_text("404")
+    rows.nth(0).locator("td").nth(2).locator("a").click()
+    expect(page.locator("#stage-scrape .errorbox")).to_contain_text("404")
+    shots(page, "lead-failed")
+    page.click(".tabs >> text=Runs")
+    expect(page.locator("#runs-body tr")).to_have_count(1)
+    shots(page, "runs")
 
     assert page.evaluate("window.__xss") is None, "markup in data must never run"
     assert errors == [], errors
