@@ -172,8 +172,8 @@ def markdown(report: dict[str, Any]) -> str:
         "# Leadpipe benchmark",
         "",
         f"Run {report['started']} ({report['mode']} mode, {report['wall_seconds']:.0f} s); "
-        f"figures are medians of {report['plan']['runs']} runs "
-        f"({report['plan']['large_runs']} of the large one). "
+        f"figures are medians of {report.get('plan', {}).get('runs')} runs "
+        f"({report.get('plan', {}).get('large_runs')} of the large one). "
         f"Command: `{report['command']}`.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['os']}, "
