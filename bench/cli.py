@@ -87,6 +87,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--only", help=f"comma-separated subset of {','.join(PARTS)} (writes to bench/runs/)"
     )
     parser.add_argument(
+        "--pg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a PostgreSQL setting instead of the machine's, e.g. autovacuum=on (repeatable)",
+    )
+    parser.add_argument(
         "--no-compare",
         action="store_true",
         help="leave out the comparison with bench/results/before-fixes.json",
@@ -167,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     raw: dict[str, Any] = {k: [] for k in ("throughput_small", "naive_small", "throughput_large")}
     raw.update({"webhook_latency": [], "poller_latency": []})
     say("starting PostgreSQL (pg_stat_statements) and Redis for the benchmark")
-    servers = start_servers()
+    servers = start_servers(dict(item.split("=", 1) for item in args.pg))
     try:
         pg = servers.postgres
         postgres = {"version": pg.version(), "source": pg.source, "settings": pg.settings}

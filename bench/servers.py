@@ -214,11 +214,13 @@ class Servers:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_servers() -> Servers:
+def start_servers(pg_overrides: dict[str, str] | None = None) -> Servers:
+    """``pg_overrides``: settings to use instead of the machine's (``autovacuum=on``, …)."""
     root = Path(tempfile.mkdtemp(prefix="leadpipe-bench-"))
     os.chmod(root, 0o755)  # PostgreSQL runs as nobody when we are root
     bin_dir, source = pick_bin_dir()
-    pg = BenchPostgres(root / "postgres", bin_dir, source, machine_settings())
+    settings = {**machine_settings(), **(pg_overrides or {})}
+    pg = BenchPostgres(root / "postgres", bin_dir, source, settings)
     rd = BenchRedis(root / "redis", redis_server_binary(allow_install=True))
     servers = Servers(pg, rd, root)
     try:
