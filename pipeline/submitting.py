@@ -52,9 +52,15 @@ def submit(ctx: Context, stage: str, rows: Sequence[RowMapping], now: datetime) 
         jobs, failures = _submit_llm_batch(ctx, stage, rows, effects.signals)
     with ctx.engine.begin() as conn:
         transitions.lock_leads(conn, (row["id"] for row in rows))
-        transitions.record_jobs(conn, stage, jobs)
+        stored = transitions.record_jobs(conn, stage, jobs)
         settle_completions(conn, stage, reused, now, effects)
         settle_failures(conn, ctx, stage, failures, now, effects)
+    next_stage = get_stage(stage).next
+    if next_stage and len(stored) < len(jobs):
+        # Callbacks outran this submit: those rows already moved on (usually to the next
+        # stage, queued), and a claim of that stage that ran while this transaction held
+        # their locks skipped them (SKIP LOCKED). Wake the stage again now they are free.
+        effects.kick(next_stage)
     return effects
 
 
