@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Protocol
 
 import redis
@@ -30,7 +31,7 @@ from actors.aimd import AimdParams
 from actors.limits import Permit, ServiceLimiter
 from pipeline.config import Settings
 from pipeline.signals import Signal
-from pipeline.stages import get_stage
+from pipeline.stages import STAGES, get_stage
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,9 @@ LEASE_SECONDS = 65.0
 class Gate(Protocol):
     def admit(self, stage: str) -> Permit: ...
 
-    def release(self, permit: Permit, stage: str, used: int) -> None: ...
+    def release(self, permit: Permit, stage: str, used: int) -> list[str]: ...
 
-    def record(self, signals: Iterable[Signal]) -> None: ...
+    def record(self, signals: Iterable[Signal], permit: Permit | None = None) -> None: ...
 
     def should_wait(self, stage: str, permit: Permit) -> bool: ...
 
@@ -57,10 +58,10 @@ class OpenGate:
     def admit(self, stage: str) -> Permit:
         return Permit(self._batch)
 
-    def release(self, permit: Permit, stage: str, used: int) -> None:
-        pass
+    def release(self, permit: Permit, stage: str, used: int) -> list[str]:
+        return []
 
-    def record(self, signals: Iterable[Signal]) -> None:
+    def record(self, signals: Iterable[Signal], permit: Permit | None = None) -> None:
         pass
 
     def should_wait(self, stage: str, permit: Permit) -> bool:
@@ -108,18 +109,26 @@ class ServiceGates:
             log.warning("%s limiter unreachable (%s); admitting without limits", stage, exc)
             return Permit(self._batch, reason="unlimited")
         if get_stage(stage).service == "llm" and permit.granted:
-            return Permit(self._batch, permit.wait, permit.reason, permit.holder)
+            return replace(permit, tokens=self._batch)
         return permit
 
-    def release(self, permit: Permit, stage: str, used: int) -> None:
-        """``used``: rows claimed (scraper: calls made; LLM: one call if any row)."""
-        scraper = get_stage(stage).service == "scraper"
-        self._limiter(stage).release(permit, permit.tokens - used if scraper else int(not used))
+    def release(self, permit: Permit, stage: str, used: int) -> list[str]:
+        """``used``: rows claimed (scraper: calls made; LLM: one call if any row).
 
-    def record(self, signals: Iterable[Signal]) -> None:
+        Returns the stages of this service that were turned away for want of a slot
+        while this one was held: they are to be woken now that it is free.
+        """
+        service = get_stage(stage).service
+        unused = permit.tokens - used if service == "scraper" else int(not used)
+        waiters = [s.name for s in STAGES if s.service == service]
+        return self._limiter(stage).release(permit, unused, waiters)
+
+    def record(self, signals: Iterable[Signal], permit: Permit | None = None) -> None:
+        """``permit``: the one the signals' calls were made under (its rate lets a
+        limiter skip an update that would change nothing)."""
         signals = list(signals)
         for limiter in self.limiters.values():
-            state = limiter.record(signals)
+            state = limiter.record(signals, permit.rate if permit is not None else None)
             if state is not None and any(s.kind != "ok" for s in signals):
                 log.info("%s submit rate now %.2f/s", limiter.service, state.rate)
 

@@ -32,6 +32,7 @@ def process_stage(stage: str) -> None:
             send(Effects(kicks=[(stage, permit.wait)]))
         return
     rows: list = []
+    woken: list[str] | None = []
     try:
         limit = min(permit.tokens, ctx.settings.queue_batch_size)
         rows = submitting.claim(ctx, stage, deps.now(), limit)
@@ -39,18 +40,21 @@ def process_stage(stage: str) -> None:
             send(Effects(kicks=[(stage, 0.0)]))
         effects = submitting.submit(ctx, stage, rows, deps.now())
     finally:
-        _quietly(gate.release, permit, stage, len(rows))
-    _quietly(gate.record, effects.signals)
+        woken = _quietly(gate.release, permit, stage, len(rows))
+    _quietly(gate.record, effects.signals, permit)
+    for waiting in woken or ():
+        effects.kick(waiting)  # turned away while this slot was held: it is free now
     send(effects)
 
 
-def _quietly(call, *args) -> None:
+def _quietly(call, *args):
     """Limiter bookkeeping after the work is done: a Redis outage must not undo it (a
     lease expires by itself, a missed rate update is made up by the next one)."""
     try:
-        call(*args)
+        return call(*args)
     except redis.RedisError as exc:
         log.warning("limiter bookkeeping skipped (%s)", exc)
+        return None
 
 
 @dramatiq.actor(queue_name="callbacks", max_retries=3, time_limit=120_000)

@@ -26,10 +26,10 @@ from pipeline.errors import (
     hard,
     retriable,
 )
-from pipeline.outcomes import settle_completions, settle_failures
+from pipeline.outcomes import settle_completions, settle_failures, settling
 from pipeline.payloads import finite_number, llm_item_problem, scraper_job_problem, word_count
 from pipeline.references import Reference, parse_reference
-from pipeline.transitions import Attempt, Completion, lock_leads
+from pipeline.transitions import Attempt, Completion
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,9 @@ def apply_scraper_jobs(
             job_id = str(job["id"]) if job.get("id") is not None else None
             completions.append(Completion(ref.lead_id, ref.attempt, outcome, job_id))
     if completions or failures:
-        with ctx.engine.begin() as conn:
-            lock_leads(conn, [c.lead_id for c in completions] + [a.lead_id for a, _ in failures])
+        with settling(
+            ctx.engine, [c.lead_id for c in completions] + [a.lead_id for a, _ in failures]
+        ) as conn:
             settle_completions(conn, "scrape", completions, now, effects)
             settle_failures(conn, ctx, "scrape", failures, now, effects)
     return effects
@@ -161,12 +162,11 @@ def apply_llm_results(
         else:
             completions[ref.stage].append(Completion(ref.lead_id, ref.attempt, outcome, batch_id))
     if completions or failures:
-        with ctx.engine.begin() as conn:
-            lock_leads(
-                conn,
-                [c.lead_id for cs in completions.values() for c in cs]
-                + [a.lead_id for fs in failures.values() for a, _ in fs],
-            )
+        with settling(
+            ctx.engine,
+            [c.lead_id for cs in completions.values() for c in cs]
+            + [a.lead_id for fs in failures.values() for a, _ in fs],
+        ) as conn:
             for stage in sorted(set(completions) | set(failures)):
                 settle_completions(conn, stage, completions[stage], now, effects)
                 settle_failures(conn, ctx, stage, failures[stage], now, effects)

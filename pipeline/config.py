@@ -71,7 +71,7 @@ class Settings:
     llm_auth_token: str = ""
     llm_model: str = "claude-sonnet-4-5"
     #: How many leads one claim takes (and, for LLM stages, how many requests one batch carries).
-    queue_batch_size: int = 10
+    queue_batch_size: int = 25
     #: Seconds between completion polls of jobs whose webhook is late.
     completion_poll_interval: float = 5.0
     #: A started job is polled only after it has had this long to call back.
@@ -125,7 +125,7 @@ class Settings:
             llm_url=(env.get("LLM_URL") or cls.llm_url).rstrip("/"),
             llm_auth_token=env.get("LLM_AUTH_TOKEN", ""),
             llm_model=env.get("LLM_MODEL") or cls.llm_model,
-            queue_batch_size=_int(env, "QUEUE_BATCH_SIZE", 10, minimum=1),
+            queue_batch_size=_int(env, "QUEUE_BATCH_SIZE", 25, minimum=1),
             completion_poll_interval=_float(env, "COMPLETION_POLL_INTERVAL", 5.0, minimum=0.2),
             webhook_grace_seconds=_float(env, "WEBHOOK_GRACE_SECONDS", 2.0),
             webhook_secret=env.get("WEBHOOK_SECRET", ""),

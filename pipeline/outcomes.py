@@ -3,19 +3,41 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from pipeline import backoff, transitions
 from pipeline.context import Context
+from pipeline.db import autocommit
 from pipeline.effects import Effects
 from pipeline.errors import Failure
 from pipeline.stages import get_stage
 from pipeline.transitions import Attempt, Completion, Rejection
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def settling(engine: Engine, lead_ids: Iterable[int]) -> Iterator[Connection]:
+    """A connection to settle ``lead_ids`` on.
+
+    Several leads: one transaction that first locks them in id order, so two multi-row
+    settles never deadlock. One lead (a scraper callback, a batch of one): autocommit.
+    Each guarded statement then locks only that row, there is nothing to order and no
+    other row to keep consistent with. Only one of its statements can match the lead's
+    state, so nothing needs to be atomic, and the BEGIN and COMMIT round trips are saved.
+    """
+    ids = set(lead_ids)
+    if len(ids) <= 1:
+        with autocommit(engine) as conn:
+            yield conn
+        return
+    with engine.begin() as conn:
+        transitions.lock_leads(conn, ids)
+        yield conn
 
 
 def settle_failures(

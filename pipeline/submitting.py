@@ -20,7 +20,7 @@ from pipeline.context import Context
 from pipeline.db import autocommit
 from pipeline.effects import Effects
 from pipeline.errors import Failure, classify_service_error
-from pipeline.outcomes import settle_completions, settle_failures
+from pipeline.outcomes import settle_completions, settle_failures, settling
 from pipeline.references import Reference
 from pipeline.signals import Signal, observe
 from pipeline.stages import get_stage
@@ -50,8 +50,7 @@ def submit(ctx: Context, stage: str, rows: Sequence[RowMapping], now: datetime) 
         )
     else:
         jobs, failures = _submit_llm_batch(ctx, stage, rows, effects.signals)
-    with ctx.engine.begin() as conn:
-        transitions.lock_leads(conn, (row["id"] for row in rows))
+    with settling(ctx.engine, (row["id"] for row in rows)) as conn:
         stored = transitions.record_jobs(conn, stage, jobs)
         settle_completions(conn, stage, reused, now, effects)
         settle_failures(conn, ctx, stage, failures, now, effects)

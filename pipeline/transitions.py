@@ -112,7 +112,7 @@ def record_jobs(conn: Connection, stage: str, jobs: Sequence[tuple[Attempt, str]
     )
     stored = [row.id for row in result]
     if len(stored) != len(jobs):
-        log.info(
+        log.debug(
             "%s: %d of %d attempts moved on before their job id was stored "
             "(early callback or reset)",
             stage,

@@ -20,6 +20,7 @@ from devtools.faults.injectors import FaultRecord, Injector, Target
 from devtools.faults.judge import judge
 from devtools.faults.monitor import Monitor
 from devtools.faults.servers import OwnServers
+from pipeline.config import Settings
 from pipeline.stages import STAGE_NAMES
 
 
@@ -117,7 +118,7 @@ def run_scenario(
     finally:
         monitor.stop()
         app.stop()
-    batch = int(app.env.get("QUEUE_BATCH_SIZE", "10"))
+    batch = int(app.env.get("QUEUE_BATCH_SIZE") or Settings().queue_batch_size)
     problems, summary = judge(rows, app.hard_leads, stats, records, batch)
     faults = [_figures(monitor, record, settled) for record in records]
     timelines = {}

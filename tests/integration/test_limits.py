@@ -130,3 +130,26 @@ def test_one_waiter_per_stage_re_sends_its_message_the_others_drop_theirs(namesp
     assert lim.claim_waiter("strategy", 0.5) is True
     time.sleep(0.8)
     assert lim.claim_waiter("intel", 0.5) is True
+
+
+def test_releasing_a_slot_names_the_stages_that_were_turned_away_while_it_was_held(namespace):
+    lim = limiter(namespace, concurrency=1)
+    held = lim.acquire(1)
+    refused = lim.acquire(1)
+    assert (refused.granted, refused.reason) == (False, "busy")
+    assert lim.claim_waiter("intel", refused.wait) is True
+    assert lim.release(held, 0, ["intel", "strategy"]) == ["intel"]
+    assert lim.claim_waiter("intel", 0.5) is True, "the woken stage can wait again"
+    assert lim.release(lim.acquire(1), 0, ["strategy"]) == []
+
+
+def test_quick_successes_at_the_ceiling_leave_the_shared_rate_alone(namespace):
+    lim = limiter(namespace, rate=100.0)
+    ok = [Signal("scraper", "ok", 0.01)]
+    assert lim.record(ok, rate_seen=100.0) is None, "nothing to change: no transaction"
+    lim.record([Signal("scraper", "throttled", 0.01)])
+    assert lim.acquire(1).rate == 50.0, "the permit carries the rate it was granted at"
+    state = lim.record(ok, rate_seen=50.0)
+    assert state is not None and state.rate > 50.0, "below the ceiling successes count"
+    slow = lim.record([Signal("scraper", "ok", 60.0)], rate_seen=100.0)
+    assert slow is not None, "a slow success is a signal even at the ceiling"
