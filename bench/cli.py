@@ -94,9 +94,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="a PostgreSQL setting instead of the machine's, e.g. autovacuum=on (repeatable)",
     )
     parser.add_argument(
+        "--compare",
+        type=Path,
+        default=HERE / "results" / "before-fixes.json",
+        metavar="JSON",
+        help="an earlier report to put side by side (default: bench/results/before-fixes.json)",
+    )
+    parser.add_argument(
         "--no-compare",
         action="store_true",
-        help="leave out the comparison with bench/results/before-fixes.json",
+        help="leave out the before/after comparison",
     )
     parser.add_argument(
         "--env",
@@ -243,11 +250,17 @@ def main(argv: list[str] | None = None) -> int:
             "env": {**scenarios.BENCH_ENV, **overrides},
         }
     )
-    baseline = HERE / "results" / "before-fixes.json"
+    baseline = args.compare
+    args.compare_label = (
+        f"bench/results/{baseline.name}"
+        if baseline.resolve().parent == (HERE / "results").resolve()
+        else str(baseline)
+    )
     if baseline.exists() and not args.no_compare:
         earlier = json.loads(baseline.read_text())
         earlier.pop("raw", None)
-        summary["compared_with"] = {"label": "bench/results/before-fixes.json", **earlier}
+        earlier.pop("compared_with", None)
+        summary["compared_with"] = {"label": args.compare_label, **earlier}
     summary["raw"] = raw
     if args.only:
         folder, stem = run_dir, "partial"
