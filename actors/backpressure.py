@@ -13,7 +13,11 @@ asks the gate of the stage's service for a permit:
 
 No permit: nothing is claimed (rows stay ``queued``, so a wait never looks like a dead
 worker), and the actor re-sends its message after the wait it was told, unless another
-message of the same stage is already waiting. After the submit, the signals adjust the
+message of the same stage is already waiting. A stage turned away for want of a slot is
+also woken by whoever releases a slot of its service: before that, a busy scraper whose
+waiter re-sent its message while the mark of the previous wait was still set dropped the
+message, and scraping stopped for seconds until the sweeper's next look (the benchmark's
+submit log showed 3 to 4 s gaps). After the submit, the signals adjust the
 rate of that service only (``actors.aimd``), so a throttled LLM never slows the scraper.
 """
 

@@ -52,8 +52,15 @@ def active(url: str) -> int:
         return int(conn.execute(f"SELECT {ACTIVE_SQL}").fetchone()[0])
 
 
-def wait_until_settled(url: str, timeout: float, interval: float = 0.2) -> float:
-    """Until no stage has queued or started rows; returns the seconds waited."""
+def wait_until_settled(url: str, timeout: float, interval: float = 1.0) -> float:
+    """Until no stage has queued or started rows; returns the seconds waited.
+
+    Throughput is measured from the rows' own completion times, so how often this looks
+    does not change it. It does change PostgreSQL's CPU, which the report charges to the
+    pipeline: with autovacuum off the partial indexes fill with dead entries that each count
+    visits. In 10,000-lead runs PostgreSQL spent 5.2 and 6.4 ms of CPU per lead with five
+    looks a second, and 3.2 ms with one.
+    """
     began = time.monotonic()
     deadline = began + timeout
     with psycopg.connect(url, autocommit=True) as conn:
