@@ -251,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     baseline = args.compare
+    if not baseline.is_absolute():  # the run's cwd is the snapshot: read from the repository
+        baseline = HERE.parent / baseline
+    if not baseline.exists() and not args.no_compare:
+        say(f"no {baseline} to compare with; the report has no before/after table")
     args.compare_label = (
         f"bench/results/{baseline.name}"
         if baseline.resolve().parent == (HERE / "results").resolve()
