@@ -53,6 +53,10 @@ def make_http_client(settings: Settings) -> httpx.Client:
     timeout = settings.http_timeout_seconds
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        # An idle pooled connection is dropped after 2 s, before a server's own keep-alive
+        # timeout closes it (gunicorn's default is 2 s, the local services' 5 s). Reusing one
+        # that the server is closing at that moment fails the submit with "connection
+        # reset", which the fault suite saw fail and retry a whole LLM batch.
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32, keepalive_expiry=2.0),
         headers={"User-Agent": "leadpipe/0.1"},
     )
