@@ -32,7 +32,6 @@ def process_stage(stage: str) -> None:
             send(Effects(kicks=[(stage, permit.wait)]))
         return
     rows: list = []
-    woken: list[str] | None = []
     try:
         limit = min(permit.tokens, ctx.settings.queue_batch_size)
         rows = submitting.claim(ctx, stage, deps.now(), limit)

@@ -21,7 +21,7 @@ from pipeline.completing import apply_llm_results, apply_scraper_jobs, scraper_o
 from pipeline.context import Context
 from pipeline.effects import Effects
 from pipeline.errors import Failure, retriable
-from pipeline.outcomes import settle_failures
+from pipeline.outcomes import settle_failures, settling
 from pipeline.references import Reference, parse_reference
 from pipeline.stages import STAGES, get_stage
 from pipeline.transitions import Attempt
@@ -124,8 +124,7 @@ def poll_late(ctx: Context, now: datetime) -> Effects:
         answers = ask_service(ctx, stage.name, rows, now)
         effects.merge(answers.effects)
         if answers.lost:
-            with ctx.engine.begin() as conn:
-                transitions.lock_leads(conn, (a.lead_id for a, _ in answers.lost))
+            with settling(ctx.engine, (a.lead_id for a, _ in answers.lost)) as conn:
                 settle_failures(conn, ctx, stage.name, answers.lost, now, effects)
     return effects
 
@@ -166,8 +165,7 @@ def reset_stuck(ctx: Context, now: datetime) -> Effects:
         for row in overdue:
             failures.append((_attempt(row), retriable(f"stuck: still running after {timeout * 3}")))
         if failures:
-            with ctx.engine.begin() as conn:
-                transitions.lock_leads(conn, (a.lead_id for a, _ in failures))
+            with settling(ctx.engine, (a.lead_id for a, _ in failures)) as conn:
                 settle_failures(conn, ctx, stage.name, failures, now, effects)
         _cancel_abandoned(ctx, stage.name, overdue)
     return effects
