@@ -127,16 +127,30 @@ CREATE INDEX IF NOT EXISTS leads_messaging_queued ON leads (messaging_run_after,
     WHERE messaging_status = 'queued';
 
 -- Polling and stuck detection: in-flight rows of a stage, oldest first.
-CREATE INDEX IF NOT EXISTS leads_scrape_started ON leads (scrape_started_at)
-    WHERE scrape_status = 'started';
-CREATE INDEX IF NOT EXISTS leads_intel_started ON leads (intel_started_at)
-    WHERE intel_status = 'started';
-CREATE INDEX IF NOT EXISTS leads_strategy_started ON leads (strategy_started_at)
-    WHERE strategy_status = 'started';
-CREATE INDEX IF NOT EXISTS leads_subject_started ON leads (subject_started_at)
-    WHERE subject_status = 'started';
-CREATE INDEX IF NOT EXISTS leads_messaging_started ON leads (messaging_started_at)
-    WHERE messaging_status = 'started';
+--
+-- The predicate says `started_at IS NOT NULL` (always true of a started row) so that only
+-- queries that compare started_at can use these indexes. A completion, failure or job-id
+-- update guards on `status = 'started'` and joins its rows by id: with the plain
+-- `status = 'started'` predicate, statistics taken while few rows were in flight (or none
+-- yet, before the first ANALYZE) made the planner hash-join against this index, reading
+-- every in-flight row of the stage per callback (a mean of 11 ms per scrape callback in a
+-- 10,000-lead benchmark run, 0.5 ms after). With `l.id = ANY(:ids)` in those statements
+-- (queries.sql) the primary key is the index that fits.
+DROP INDEX IF EXISTS leads_scrape_started;
+DROP INDEX IF EXISTS leads_intel_started;
+DROP INDEX IF EXISTS leads_strategy_started;
+DROP INDEX IF EXISTS leads_subject_started;
+DROP INDEX IF EXISTS leads_messaging_started;
+CREATE INDEX IF NOT EXISTS leads_scrape_in_flight ON leads (scrape_started_at)
+    WHERE scrape_status = 'started' AND scrape_started_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS leads_intel_in_flight ON leads (intel_started_at)
+    WHERE intel_status = 'started' AND intel_started_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS leads_strategy_in_flight ON leads (strategy_started_at)
+    WHERE strategy_status = 'started' AND strategy_started_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS leads_subject_in_flight ON leads (subject_started_at)
+    WHERE subject_status = 'started' AND subject_started_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS leads_messaging_in_flight ON leads (messaging_started_at)
+    WHERE messaging_status = 'started' AND messaging_started_at IS NOT NULL;
 
 -- Periodic tasks that must run once per period however many clock processes fire them.
 CREATE TABLE IF NOT EXISTS periodic_leases (

@@ -6,7 +6,10 @@
 -- from input): ${stage} the stage's column prefix, ${next} the next stage's, ${inputs}
 -- extra columns a claim returns. A query with ${next} exists only for stages that have one.
 -- Batched statements take their rows as one jsonb array (jsonb_to_recordset), so a batch
--- of N leads costs one round trip, not N.
+-- of N leads costs one round trip, not N. They also take the rows' ids as :ids and say
+-- `l.id = ANY(:ids)`: the planner guesses 100 rows for any jsonb_to_recordset, which could
+-- make a scan of the whole table look cheaper than that many primary-key lookups; an id
+-- array it can count (or guesses at 10) keeps every callback on the primary key.
 
 -- name: insert_leads
 -- Each lead's email and company domain are registered (the first lead of each owns the
@@ -106,6 +109,7 @@ SET ${stage}_job_id = r.job_id
 FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS integer[]), CAST(:job_ids AS text[]))
     AS r (id, attempt, job_id)
 WHERE l.id = r.id
+  AND l.id = ANY(CAST(:ids AS bigint[]))
   AND l.${stage}_status = 'started'
   AND l.${stage}_attempt = r.attempt
   AND l.${stage}_job_id IS NULL
@@ -135,6 +139,7 @@ SET ${stage}_status = 'completed',
 FROM jsonb_to_recordset(CAST(:rows AS jsonb))
     AS r (id bigint, attempt integer, job_id text, result jsonb)
 WHERE l.id = r.id
+  AND l.id = ANY(CAST(:ids AS bigint[]))
   AND l.${stage}_status = 'started'
   AND l.${stage}_attempt = r.attempt
   AND l.${next}_status = 'pending'
@@ -159,6 +164,7 @@ SET ${stage}_status = 'completed',
 FROM jsonb_to_recordset(CAST(:rows AS jsonb))
     AS r (id bigint, attempt integer, job_id text, result jsonb)
 WHERE l.id = r.id
+  AND l.id = ANY(CAST(:ids AS bigint[]))
   AND l.${stage}_status = 'started'
   AND l.${stage}_attempt = r.attempt
 RETURNING l.id;
@@ -180,6 +186,7 @@ SET ${stage}_result = r.result,
 FROM jsonb_to_recordset(CAST(:rows AS jsonb))
     AS r (id bigint, attempt integer, job_id text, result jsonb)
 WHERE l.id = r.id
+  AND l.id = ANY(CAST(:ids AS bigint[]))
   AND l.${stage}_status = 'cancelled'
   AND l.${stage}_attempt = r.attempt
   AND l.${stage}_result IS NULL
@@ -194,6 +201,7 @@ SET ${stage}_status = 'failed',
     updated_at = :now
 FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r (id bigint, attempt integer, error text)
 WHERE l.id = r.id
+  AND l.id = ANY(CAST(:ids AS bigint[]))
   AND l.${stage}_status = 'started'
   AND l.${stage}_attempt = r.attempt
 RETURNING l.id;
@@ -220,6 +228,7 @@ SET ${stage}_status = CASE WHEN l.${stage}_retry_count < :max_retries
 FROM jsonb_to_recordset(CAST(:rows AS jsonb))
     AS r (id bigint, attempt integer, error text, retry_after double precision)
 WHERE l.id = r.id
+  AND l.id = ANY(CAST(:ids AS bigint[]))
   AND l.${stage}_status = 'started'
   AND l.${stage}_attempt = r.attempt
 RETURNING l.id, l.${stage}_status AS status, l.${stage}_run_after AS run_after;
@@ -276,6 +285,7 @@ SELECT 'messaging' WHERE EXISTS (
 -- besides the given ones; only a job nobody waits for is cancelled.
 SELECT count(*) AS n FROM leads
 WHERE ${stage}_status = 'started'
+  AND ${stage}_started_at IS NOT NULL  -- lets the in-flight index serve it (schema.sql)
   AND ${stage}_job_id = :job_id
   AND NOT (id = ANY(CAST(:ids AS bigint[])));
 

@@ -60,6 +60,12 @@ def _json(rows: Iterable[dict[str, Any]]) -> str:
     return text
 
 
+def _batch(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The ``:rows`` and ``:ids`` of a batched statement (see the head of queries.sql)."""
+    rows = list(rows)
+    return {"rows": _json(rows), "ids": [row["id"] for row in rows]}
+
+
 def _encodable(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -133,7 +139,7 @@ def complete(
         {"id": c.lead_id, "attempt": c.attempt, "job_id": c.job_id, "result": c.result}
         for c in completions
     )
-    result = conn.execute(queries.get(name, stage), {"rows": _json(rows), "now": now})
+    result = conn.execute(queries.get(name, stage), {**_batch(rows), "now": now})
     done = [row.id for row in result]
     if len(done) != len(completions):
         log.info(
@@ -153,7 +159,7 @@ def store_late_results(
         {"id": c.lead_id, "attempt": c.attempt, "job_id": c.job_id, "result": c.result}
         for c in completions
     )
-    result = conn.execute(queries.get("store_late_result", stage), {"rows": _json(rows)})
+    result = conn.execute(queries.get("store_late_result", stage), _batch(rows))
     return [row.id for row in result]
 
 
@@ -162,7 +168,7 @@ def fail(conn: Connection, stage: str, rejections: Sequence[Rejection], now: dat
     if not rejections:
         return []
     rows = ({"id": r.lead_id, "attempt": r.attempt, "error": r.error} for r in rejections)
-    result = conn.execute(queries.get("fail", stage), {"rows": _json(rows), "now": now})
+    result = conn.execute(queries.get("fail", stage), {**_batch(rows), "now": now})
     return [row.id for row in result]
 
 
@@ -188,7 +194,7 @@ def retry(
     padded = list(delays) + [delays[-1] if delays else 0.0] * max(0, max_retries - len(delays))
     result = conn.execute(
         queries.get("retry", stage),
-        {"rows": _json(rows), "now": now, "max_retries": max_retries, "delays": padded},
+        {**_batch(rows), "now": now, "max_retries": max_retries, "delays": padded},
     )
     return [RetryOutcome(row.id, row.status, row.run_after) for row in result]
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from pipeline import transitions
+from pipeline import queries, transitions
 from pipeline.transitions import Attempt, Completion, Rejection
 from tests.integration.helpers import execute, make_leads, now, queue_scrape, row
 
@@ -244,3 +244,58 @@ def test_the_claim_query_uses_the_partial_index_not_a_table_scan(engine):
             )
         )
     assert "leads_intel_queued" in plan
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        (
+            "complete_and_queue_next",
+            {"rows": '[{"id": 1, "attempt": 1, "result": {}}]', "ids": [1]},
+        ),
+        ("fail", {"rows": '[{"id": 1, "attempt": 1, "error": "x"}]', "ids": [1]}),
+        ("record_job", {"ids": [1], "attempts": [1], "job_ids": ["j"]}),
+    ],
+)
+def test_a_callback_finds_its_rows_by_primary_key_even_when_statistics_say_nothing_is_in_flight(
+    engine, name, params
+):
+    """Statistics taken while nothing was started once made the planner read every
+    in-flight row of the stage (through its partial index) for each callback. (The table
+    must be big enough that a sequential scan is not the cheapest read anyway.)"""
+    make_leads(engine, 3000)
+    execute(engine, "ANALYZE leads")
+    execute(
+        engine,
+        "UPDATE leads SET scrape_status = 'started', scrape_attempt = 1, "
+        "scrape_started_at = now(), intel_status = 'pending'",
+    )
+    statement = queries.get(name, "scrape")
+    with engine.begin() as conn:
+        plan = "\n".join(
+            r[0] for r in conn.execute(text(f"EXPLAIN {statement.text}"), {"now": now(), **params})
+        )
+    assert "leads_pkey" in plan, plan
+    assert "in_flight" not in plan, plan
+
+
+def test_the_poller_and_the_stuck_reset_still_find_in_flight_rows_by_their_index(engine):
+    make_leads(engine, 300)
+    execute(engine, "ANALYZE leads")
+    cutoff = now() - timedelta(minutes=5)
+    statements = [
+        (queries.get("select_stuck", "intel"), {"submit_before": cutoff, "stuck_before": cutoff}),
+        (
+            queries.get("claim_late", "intel"),
+            {"now": now(), "grace_before": cutoff, "poll_before": cutoff},
+        ),
+        (queries.get("other_attempts_on_job", "intel"), {"job_id": "b", "ids": [1]}),
+    ]
+    for statement, params in statements:
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(
+                r[0]
+                for r in conn.execute(text(f"EXPLAIN {statement.text}"), {"limit": 10, **params})
+            )
+        assert "leads_intel_in_flight" in plan, plan
