@@ -9,8 +9,9 @@ from dramatiq.brokers.stub import StubBroker
 from periodiq import PeriodiqMiddleware
 
 from actors.deps import settings
-from actors.kicks import ClearPendingKick, KickBroker
+from actors.kicks import ClearPendingKick
 from actors.ticker import UpkeepTicker
+from actors.wakeup import WakingBroker
 
 
 def make_broker() -> dramatiq.Broker:
@@ -18,8 +19,12 @@ def make_broker() -> dramatiq.Broker:
         new: dramatiq.Broker = StubBroker()
         new.emit_after("process_boot")
     else:
-        # Idle workers look for kicks more often than for other work; see actors.kicks.
-        new = KickBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+        # Idle workers wait for kicks on a doorbell the sender rings; see actors.wakeup.
+        new = WakingBroker(
+            url=settings.redis_url,
+            namespace=settings.redis_namespace,
+            wait_ms=settings.worker_kick_wait_ms,
+        )
         # Sub-minute upkeep from the workers themselves; see actors.ticker.
         new.add_middleware(UpkeepTicker(settings))
         # At most one immediate kick per stage waits at a time; see actors.kicks.

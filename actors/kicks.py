@@ -16,22 +16,16 @@ behind busy threads longer than that, costs at most that delay before a new kick
 backoff, limiter waits) are never coalesced. Without Redis (the unit tests' stub broker)
 every kick is sent.
 
-Picking a kick up fast: Dramatiq's Redis consumers poll, and an idle one sleeps up to
-``dramatiq_worker_timeout`` (``WORKER_IDLE_MS``, 50 ms) between polls, which was most of
-a transition's latency. ``KickBroker`` lets the stage queue alone be polled every
-``WORKER_KICK_POLL_MS`` (10 ms) when idle; the other queues (callbacks, upkeep, delays)
-keep the longer interval, so the idle cost stays a couple of hundred small Redis calls a
-second per worker process.
+A worker picks a kick up the moment it is sent: ``actors.wakeup`` rings a doorbell
+that idle consumers of the stage queue wait on.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +34,6 @@ PENDING_MS = 1000
 #: The actor whose messages are kicks (its only argument is the stage), and its queue.
 KICK_ACTOR = "process_stage"
 KICK_QUEUE = "stages"
-#: The longest an idle worker sleeps between looks at the stage queue.
-KICK_POLL_MS = int(os.environ.get("WORKER_KICK_POLL_MS") or 10)
-
-
-class KickBroker(RedisBroker):
-    """A RedisBroker whose idle workers poll the stage queue every ``KICK_POLL_MS``."""
-
-    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000):
-        if queue_name == KICK_QUEUE:
-            timeout = min(timeout, KICK_POLL_MS)
-        return super().consume(queue_name, prefetch, timeout)
 
 
 def _mark(broker: dramatiq.Broker, stage: str) -> str:

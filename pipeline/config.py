@@ -90,6 +90,8 @@ class Settings:
     backoff_base_seconds: float = 2.0
     backoff_cap_seconds: float = 300.0
     db_pool_size: int = 10
+    #: A pooled connection idle longer than this is pinged before use (``pipeline.db``).
+    db_ping_after_idle_seconds: float = 1.0
     #: The largest CSV body ``POST /imports`` takes (bytes of the file).
     import_max_bytes: int = 50 * 1024 * 1024
     #: How long a web process trusts what it looked up about an API key (a revoked key
@@ -110,6 +112,9 @@ class Settings:
     llm_max_rate: float = 50.0
     #: A submit slower than this counts as a sign of an overloaded service.
     submit_latency_target_seconds: float = 5.0
+    #: The longest an idle worker waits on the stage queue's doorbell before it looks at
+    #: the queue anyway (``actors.wakeup``).
+    worker_kick_wait_ms: int = 500
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -138,6 +143,7 @@ class Settings:
             backoff_base_seconds=_float(env, "BACKOFF_BASE_SECONDS", 2.0),
             backoff_cap_seconds=_float(env, "BACKOFF_CAP_SECONDS", 300.0),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
+            db_ping_after_idle_seconds=_float(env, "DB_PING_AFTER_IDLE_SECONDS", 1.0),
             import_max_bytes=_int(env, "IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1),
             api_key_cache_seconds=_float(env, "API_KEY_CACHE_SECONDS", 10.0),
             llm_input_price_per_mtok=_float(env, "LLM_INPUT_PRICE_PER_MTOK", 3.0),
@@ -150,6 +156,7 @@ class Settings:
             submit_latency_target_seconds=_float(
                 env, "SUBMIT_LATENCY_TARGET_SECONDS", 5.0, minimum=0.01
             ),
+            worker_kick_wait_ms=_int(env, "WORKER_KICK_WAIT_MS", 500, minimum=1),
         )
 
     @property
