@@ -113,6 +113,11 @@ CREATE TABLE IF NOT EXISTS leads (
         AND (subject_status <> 'queued' OR subject_run_after IS NOT NULL)
         AND (messaging_status <> 'queued' OR messaging_run_after IS NOT NULL))
 );
+-- Room on each page for a row's next version: updates that change no indexed column
+-- (storing a job id, marking a poll) can then be HOT, writing no index entries. In a
+-- 5,000-lead benchmark run HOT updates went from 12.6 % to 23.7 % and WAL per lead from
+-- 24.4 to 21.7 kB. Applies to pages written from now on.
+ALTER TABLE leads SET (fillfactor = 70);
 
 -- Claims: the oldest ready rows of a stage.
 CREATE INDEX IF NOT EXISTS leads_scrape_queued ON leads (scrape_run_after, id)
