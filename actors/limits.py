@@ -229,8 +229,15 @@ class ServiceLimiter:
     def claim_waiter(self, name: str, wait: float) -> bool:
         """True for one caller per ``name`` while it waits ``wait`` seconds: the one that
         re-sends its message. The others drop theirs (the sweeper is the safety net), so a
-        long pause never piles up messages."""
-        ttl_ms = int(wait * 1000) + 250
+        long pause never piles up messages.
+
+        The mark lasts exactly ``wait``: the re-sent message is due no earlier than that,
+        so when it arrives and is turned away again, the mark is gone and it waits again.
+        With a mark that outlived the wait (it had 250 ms more), the waiter's own message
+        found its mark, was dropped, and nothing woke the stage until the sweeper: 1,000
+        leads took 14 s instead of 5 in the benchmark, with scraping stopped for 4 s.
+        """
+        ttl_ms = max(int(wait * 1000), 1)
         return bool(self._client.set(self._waiter_key(name), 1, nx=True, px=ttl_ms))
 
     def _waiter_key(self, name: str) -> str:

@@ -132,6 +132,13 @@ def test_one_waiter_per_stage_re_sends_its_message_the_others_drop_theirs(namesp
     assert lim.claim_waiter("intel", 0.5) is True
 
 
+def test_the_waiters_own_message_coming_back_after_its_wait_can_wait_again(namespace):
+    lim = limiter(namespace)
+    assert lim.claim_waiter("scrape", 0.2) is True
+    time.sleep(0.2)  # the delayed message is due no earlier than this
+    assert lim.claim_waiter("scrape", 0.2) is True
+
+
 def test_releasing_a_slot_names_the_stages_that_were_turned_away_while_it_was_held(namespace):
     lim = limiter(namespace, concurrency=1)
     held = lim.acquire(1)
