@@ -74,8 +74,9 @@ class Settings:
     queue_batch_size: int = 25
     #: Seconds between completion polls of jobs whose webhook is late.
     completion_poll_interval: float = 5.0
-    #: A started job is polled only after it has had this long to call back.
-    webhook_grace_seconds: float = 2.0
+    #: A started job is polled only after it has had this long to call back. Polling is
+    #: for lost callbacks; a short grace polls every busy service's queue job by job.
+    webhook_grace_seconds: float = 10.0
     webhook_secret: str = ""
     #: Where the services can reach our webhooks; empty means "no callbacks, poll only".
     public_base_url: str = ""
@@ -132,7 +133,7 @@ class Settings:
             llm_model=env.get("LLM_MODEL") or cls.llm_model,
             queue_batch_size=_int(env, "QUEUE_BATCH_SIZE", 25, minimum=1),
             completion_poll_interval=_float(env, "COMPLETION_POLL_INTERVAL", 5.0, minimum=0.2),
-            webhook_grace_seconds=_float(env, "WEBHOOK_GRACE_SECONDS", 2.0),
+            webhook_grace_seconds=_float(env, "WEBHOOK_GRACE_SECONDS", 10.0),
             webhook_secret=env.get("WEBHOOK_SECRET", ""),
             public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
             scraper_max_pages=_int(env, "SCRAPER_MAX_PAGES", 5, minimum=1),

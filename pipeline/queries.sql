@@ -236,6 +236,9 @@ RETURNING l.id, l.${stage}_status AS status, l.${stage}_run_after AS run_after;
 -- name: claim_late
 -- Started attempts whose callback is overdue and that were not asked about recently.
 -- Marking them polled is the claim, so two pollers never ask about the same attempt.
+-- "Recently" grows with the attempt's age: the poll interval, or half the time the job
+-- has run if that is longer. A job running for ten minutes is asked about every five, so
+-- a slow service's backlog is not asked about job by job every few seconds.
 UPDATE leads AS l
 SET ${stage}_polled_at = :now
 FROM (
@@ -243,7 +246,10 @@ FROM (
     WHERE ${stage}_status = 'started'
       AND ${stage}_started_at < :grace_before
       AND ${stage}_job_id IS NOT NULL
-      AND (${stage}_polled_at IS NULL OR ${stage}_polled_at < :poll_before)
+      AND (${stage}_polled_at IS NULL
+           OR ${stage}_polled_at < CAST(:now AS timestamptz) - greatest(
+               CAST(:now AS timestamptz) - CAST(:poll_before AS timestamptz),
+               (CAST(:now AS timestamptz) - ${stage}_started_at) / 2))
     ORDER BY ${stage}_started_at
     LIMIT :limit
     FOR UPDATE SKIP LOCKED

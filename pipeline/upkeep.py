@@ -106,15 +106,17 @@ def ask_service(ctx: Context, stage: str, rows: Sequence[RowMapping], now: datet
 
 
 def poll_late(ctx: Context, now: datetime) -> Effects:
-    """Ask the services about started attempts whose callback is overdue."""
+    """Ask the services about started attempts whose callback is overdue. Without
+    callbacks (no ``PUBLIC_BASE_URL``) nothing is waited for: every job is "late"."""
     settings = ctx.settings
     effects = Effects()
+    grace = settings.webhook_grace_seconds if settings.callbacks_enabled else 0.0
     for stage in STAGES:
         with ctx.engine.begin() as conn:
             rows = transitions.claim_late(
                 conn,
                 stage.name,
-                grace_before=now - timedelta(seconds=settings.webhook_grace_seconds),
+                grace_before=now - timedelta(seconds=grace),
                 poll_before=now - timedelta(seconds=settings.completion_poll_interval),
                 limit=POLL_LIMIT,
                 now=now,

@@ -299,3 +299,30 @@ def test_the_poller_and_the_stuck_reset_still_find_in_flight_rows_by_their_index
                 for r in conn.execute(text(f"EXPLAIN {statement.text}"), {"limit": 10, **params})
             )
         assert "leads_intel_in_flight" in plan, plan
+
+
+def test_a_long_running_job_is_asked_about_less_often_the_older_it_gets(engine):
+    ids = make_leads(engine, 3)
+    execute(
+        engine,
+        "UPDATE leads SET intel_status = 'started', intel_attempt = 1, intel_job_id = 'b', "
+        "intel_started_at = now() - CASE id WHEN :a THEN interval '10 minutes' "
+        "WHEN :b THEN interval '10 minutes' ELSE interval '8 seconds' END, "
+        "intel_polled_at = now() - CASE id WHEN :a THEN interval '2 minutes' "
+        "WHEN :b THEN interval '6 minutes' ELSE interval '6 seconds' END",
+        a=ids[0],
+        b=ids[1],
+    )
+    at = now()
+    with engine.begin() as conn:
+        rows = transitions.claim_late(
+            conn,
+            "intel",
+            grace_before=at - timedelta(seconds=2),
+            poll_before=at - timedelta(seconds=5),
+            limit=10,
+            now=at,
+        )
+    # Ten minutes old: asked again after five (half its age), not after the 5 s interval.
+    # Eight seconds old: the interval rules.
+    assert sorted(r["id"] for r in rows) == [ids[1], ids[2]]

@@ -6,6 +6,7 @@ the code under test, reading the real clock, sees them as late or stuck.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import httpx
@@ -82,6 +83,25 @@ def test_a_job_whose_webhook_never_came_is_completed_by_the_poller(ctx, engine, 
     assert after["scrape_status"] == "completed", after["scrape_error"]
     assert after["intel_status"] == "queued"
     assert effects.kicks == [("intel", 0.0)]
+
+
+def test_with_callbacks_on_a_job_is_polled_only_after_the_grace_without_them_at_once(
+    ctx, engine, site, scraper
+):
+    waiting = dataclasses.replace(
+        ctx,
+        settings=ctx.settings.with_(
+            webhook_grace_seconds=60.0, public_base_url="http://127.0.0.1:9"
+        ),
+    )
+    [lead] = submit_scrapes(waiting, engine, [sample_companies(1)[0].url(site.url)])
+    upkeep.poll_late(waiting, now())
+    assert row(engine, lead)["scrape_polled_at"] is None, "the callback still has time"
+    polling_only = dataclasses.replace(
+        ctx, settings=ctx.settings.with_(webhook_grace_seconds=60.0, public_base_url="")
+    )
+    upkeep.poll_late(polling_only, now())
+    assert row(engine, lead)["scrape_polled_at"] is not None, "no callback will come"
 
 
 def test_the_poller_asks_about_each_late_attempt_only_once_per_interval(ctx, engine, scraper):
