@@ -44,9 +44,9 @@ def context() -> Context:
     if _context is None:
         with _lock:
             if _context is None:
+                # No public URL: no callbacks, so the poller waits no grace (upkeep).
                 settings = deps.settings.with_(
                     public_base_url="",
-                    webhook_grace_seconds=0.0,
                     completion_poll_interval=CHECK_MS / 1000,
                 )
                 _context = Context.build(settings)
