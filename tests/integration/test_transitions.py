@@ -326,3 +326,34 @@ def test_a_long_running_job_is_asked_about_less_often_the_older_it_gets(engine):
     # Ten minutes old: asked again after five (half its age), not after the 5 s interval.
     # Eight seconds old: the interval rules.
     assert sorted(r["id"] for r in rows) == [ids[1], ids[2]]
+
+
+def test_a_reuse_lookup_reads_a_few_pages_per_site_not_every_fresh_scrape_of_the_account(
+    engine,
+):
+    """With statistics taken before any scrape completed, ``site_key = ANY(…)`` was kept
+    as a filter: each claim read every fresh completed scrape of the account (105 ms a
+    claim late in a 10,000-lead benchmark run)."""
+    execute(
+        engine,
+        "INSERT INTO leads (account_id, name, email, company, company_url) "
+        "SELECT 1, 'P' || g, 'p' || g || '@x.test', 'C' || g, 'https://site' || g || '.test/' "
+        "FROM generate_series(1, 3000) AS g",
+    )
+    execute(engine, "ANALYZE leads")
+    execute(
+        engine,
+        "UPDATE leads SET scrape_status = 'completed', scrape_completed_at = now(), "
+        "scrape_result = '{\"pages\": []}' WHERE id % 3 <> 0",
+    )
+    keys = ["site3.test", "site4.test", "site5.test", "site6.test", "nowhere.test"]
+    statement = queries.get("recent_site_scrapes")
+    params = {"account_id": 1, "site_keys": keys, "fresh_after": now() - timedelta(hours=1)}
+    with engine.begin() as conn:
+        found = {r["site_key"] for r in conn.execute(statement, params).mappings()}
+        plan = conn.execute(
+            text(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement.text}"), params
+        ).scalar_one()[0]["Plan"]
+    assert found == {"site4.test", "site5.test"}, "site3 and site6 are not completed"
+    pages = plan.get("Shared Hit Blocks", 0) + plan.get("Shared Read Blocks", 0)
+    assert pages < 50, f"{pages} pages read for {len(keys)} sites"
