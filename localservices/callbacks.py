@@ -45,8 +45,11 @@ class CallbackSender:
         self._stats = stats
         self._retries = retries
         self._retry_delay = retry_delay
-        # Callbacks go to our own client, never through a proxy from the environment.
-        self._client = httpx.Client(timeout=timeout, trust_env=False)
+        # Callbacks go to our own client, never through a proxy from the environment. Idle
+        # connections are dropped after 1 s, before the receiver's keep-alive timeout
+        # (gunicorn's default, Leadpipe's web, is 2 s) can close one as it is reused.
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=1)
+        self._client = httpx.Client(timeout=timeout, trust_env=False, limits=limits)
 
     @property
     def enabled(self) -> bool:

@@ -92,7 +92,13 @@ class Crawler:
             follow_redirects=True,
             max_redirects=10,
             headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            # Idle connections are dropped before the site's keep-alive timeout (the local
+            # site's is 5 s, httpx's default expiry too): reusing one the server is closing
+            # at that moment fails the page with "socket hang up". The fault suite saw four
+            # scrapes fail at once after the workers' pause left the pool idle for 5 s.
+            limits=httpx.Limits(
+                max_connections=200, max_keepalive_connections=50, keepalive_expiry=2.0
+            ),
             # No proxy from the environment: what the crawler sees is what the network does.
             trust_env=False,
             event_hooks={"request": [self._guard]},

@@ -58,9 +58,13 @@ def kill_worker(max_pause: float = 1.0) -> Injector:
     def inject(target: Target) -> FaultRecord:
         at = time.time()
         target.app.kill("worker")
+        time.sleep(target.rng.uniform(0.1, max_pause))
+        # Orphans are read after the pause, not at once: a claim the killed worker had sent
+        # still commits in Postgres after its client died, and read too early its rows were
+        # missing from the orphans, so their requeue looked like an unexplained retry. No
+        # one else claims while no worker runs.
         with probes.connect(target.database_url) as conn:
             orphans = probes.attempts_of(conn, probes.ORPHANS)
-        time.sleep(target.rng.uniform(0.1, max_pause))
         target.app.restart("worker")
         resumed = time.time()
         with probes.connect(target.database_url) as conn:
