@@ -11,6 +11,11 @@ asks the gate of the stage's service for a permit:
   only as many rows as it got tokens;
 * nothing while the service's ``Retry-After`` runs.
 
+The scraper's jobs-in-flight cap (``SCRAPER_MAX_JOBS_IN_FLIGHT``) is not a permit: the
+count lives in Postgres (the stage's started rows), so the claim itself takes only the
+room left (``pipeline.submitting.claim``). A claim held back by it leaves one message per
+stage to look again shortly (``should_look_for_room``).
+
 No permit: nothing is claimed (rows stay ``queued``, so a wait never looks like a dead
 worker), and the actor re-sends its message after the wait it was told, unless another
 message of the same stage is already waiting. A stage turned away for want of a slot is
@@ -52,6 +57,8 @@ class Gate(Protocol):
 
     def should_wait(self, stage: str, permit: Permit) -> bool: ...
 
+    def should_look_for_room(self, stage: str, seconds: float) -> bool: ...
+
 
 class OpenGate:
     """No limits (the unit tests' stub broker has no Redis)."""
@@ -69,6 +76,9 @@ class OpenGate:
         pass
 
     def should_wait(self, stage: str, permit: Permit) -> bool:
+        return True
+
+    def should_look_for_room(self, stage: str, seconds: float) -> bool:
         return True
 
 
@@ -141,6 +151,16 @@ class ServiceGates:
             return self._limiter(stage).claim_waiter(stage, permit.wait)
         except redis.RedisError:
             return False  # the sweeper re-kicks the stage once Redis is back
+
+    def should_look_for_room(self, stage: str, seconds: float) -> bool:
+        """True for one caller per stage held back by its jobs-in-flight cap: the one that
+        sends the message that looks again in ``seconds``. Its mark is not the slot
+        waiter's: a released slot clears those to wake the stage at once, and a full cap
+        woken at once would only be turned away again, in a loop."""
+        try:
+            return self._limiter(stage).claim_waiter(f"{stage}:room", seconds)
+        except redis.RedisError:
+            return False
 
 
 def build_gate(settings: Settings) -> Gate:

@@ -59,7 +59,7 @@ def naive_poll() -> None:
     try:
         ctx = context()
         for stage in STAGE_NAMES:
-            rows = submitting.claim(ctx, stage, deps.now())
+            rows = submitting.claim(ctx, stage, deps.now()).rows
             if rows:
                 submitting.submit(ctx, stage, rows, deps.now())  # its kicks are dropped
     finally:

@@ -13,6 +13,11 @@ from pipeline.effects import Effects
 
 log = logging.getLogger(__name__)
 
+#: How soon a stage held back by its service's jobs-in-flight cap looks for room again.
+#: Room frees as jobs finish; one waiting message per stage re-checks, so a full cap costs
+#: a few claims a second, and each refills all the room freed meanwhile in one batch.
+ROOM_RECHECK_SECONDS = 0.1
+
 
 @dramatiq.actor(queue_name="stages", max_retries=0, time_limit=60_000)
 def process_stage(stage: str) -> None:
@@ -34,9 +39,12 @@ def process_stage(stage: str) -> None:
     rows: list = []
     try:
         limit = min(permit.tokens, ctx.settings.queue_batch_size)
-        rows = submitting.claim(ctx, stage, deps.now(), limit)
+        claimed = submitting.claim(ctx, stage, deps.now(), limit)
+        rows = claimed.rows
         if len(rows) >= limit:
             send(Effects(kicks=[(stage, 0.0)]))
+        elif claimed.held_back and gate.should_look_for_room(stage, ROOM_RECHECK_SECONDS):
+            send(Effects(kicks=[(stage, ROOM_RECHECK_SECONDS)]))
         effects = submitting.submit(ctx, stage, rows, deps.now())
     finally:
         woken = _quietly(gate.release, permit, stage, len(rows))

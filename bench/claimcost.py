@@ -33,7 +33,8 @@ CHUNK = 10_000
 def _explain(conn: Any, now: datetime) -> dict[str, Any]:
     claim = queries.get("claim", STAGE)
     plan = conn.execute(
-        text("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + claim.text), {"limit": LIMIT, "now": now}
+        text("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + claim.text),
+        {"limit": LIMIT, "now": now, "cap": None},
     ).scalar_one()[0]
     top = plan["Plan"]
     return {
@@ -62,7 +63,7 @@ def measure_size(engine: Any, queued: int, repeats: int) -> dict[str, Any]:
     with engine.connect() as conn:
         claim = queries.get("claim", STAGE)
         plan = conn.execute(
-            text("EXPLAIN (FORMAT JSON) " + claim.text), {"limit": LIMIT, "now": now}
+            text("EXPLAIN (FORMAT JSON) " + claim.text), {"limit": LIMIT, "now": now, "cap": None}
         ).scalar_one()[0]["Plan"]
         conn.rollback()
     warm = samples[2:] if len(samples) > 4 else samples
@@ -70,7 +71,9 @@ def measure_size(engine: Any, queued: int, repeats: int) -> dict[str, Any]:
     for _ in range(min(50, queued // (2 * LIMIT))):
         began = time.perf_counter()
         with engine.begin() as conn:
-            conn.execute(queries.get("claim", STAGE), {"limit": LIMIT, "now": datetime.now(UTC)})
+            conn.execute(
+                queries.get("claim", STAGE), {"limit": LIMIT, "now": datetime.now(UTC), "cap": None}
+            )
         committed.append((time.perf_counter() - began) * 1000)
     return {
         "claim_ms": round(statistics.median(s["ms"] for s in warm), 3),

@@ -8,8 +8,8 @@ job ids, then one completion per lead: the scraper calls back per job) to four L
 A floor figure is transitions/s ÷ 5 = leads/s through five stages.
 
 pgbench needs the claimed ids in later statements, so each claim runs inside
-``WITH claimed AS (<claim>) SELECT <ids, attempts, rows as text> FROM claimed \\gset``;
-``:now`` becomes ``now()`` and ``:limit`` 10.
+``<claim's WITH>, claimed_out AS (<its final SELECT>) SELECT <ids, attempts, rows as text>
+\\gset``; ``:now`` becomes ``now()``, ``:limit`` 10 and ``:cap`` NULL (no cap).
 """
 
 from __future__ import annotations
@@ -55,9 +55,14 @@ def _claim_gset(stage: str, result: str, singles: int) -> str:
         f", coalesce(jsonb_agg({obj}) FILTER (WHERE n = {n}), '[]')::text AS r{n}"
         for n in range(1, singles + 1)
     )
+    # The claim is a WITH statement whose CTE updates rows, and such a WITH cannot nest:
+    # its final SELECT becomes one more CTE of the same WITH.
+    claim = _sql("claim", stage).replace(":cap", "NULL")
+    final = claim.rindex("SELECT claimed.*")
     return (
-        f"WITH claimed AS ({_sql('claim', stage)}), "
-        "numbered AS (SELECT id, attempt, row_number() OVER (ORDER BY id) AS n FROM claimed) "
+        f"{claim[:final].rstrip()}, claimed_out AS ({claim[final:]}), "
+        "numbered AS (SELECT id, attempt, row_number() OVER (ORDER BY id) AS n "
+        "FROM claimed_out WHERE id IS NOT NULL) "
         "SELECT coalesce(array_agg(id ORDER BY id), '{}')::text AS ids, "
         "coalesce(array_agg(attempt ORDER BY id), '{}')::text AS attempts, "
         "coalesce(array_agg('job-' || id ORDER BY id), '{}')::text AS job_ids, "

@@ -39,6 +39,9 @@ OVERHEAD = re.compile(
     r"^\s*(BEGIN|COMMIT|ROLLBACK|SELECT \$?1\s*$|select pg_catalog\.version)", re.I
 )
 
+#: The completion poller's claim (queries.sql ``claim_late``): its rows are the attempts
+#: asked about.
+POLL_CLAIM = re.compile(r"SET \w+_polled_at = \$\d+\s+FROM", re.I)
 
 #: Commands Leadpipe's Python code sends itself (see actors/) that its Lua scripts also
 #: run: they are counted as sent, so the figure errs high rather than low.
@@ -145,6 +148,9 @@ class Window:
             if name.split("|")[0] not in HARNESS_COMMANDS
         }
         self.data = {
+            # Attempts the completion poller asked a service about (claim_late's rows):
+            # with callbacks on, each is one a callback had not settled within the grace.
+            "polled_attempts": sum(s["rows"] for s in statements if POLL_CLAIM.search(s["query"])),
             "wal_bytes": wal,
             "sql_total": total,
             "sql_overhead": overhead,

@@ -94,6 +94,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         "poller_settings": poller[0]["settings"] if poller else None,
         "idle": idle,
         "latency_under_load_ms": median_percentiles([r["latency_under_load_ms"] for r in large]),
+        "polled_attempts_large_run": median([r["counters"].get("polled_attempts") for r in large]),
         "table_after_large_run": large[len(large) // 2]["table"] if large else None,
         "cpu_ms_per_lead": {
             name: median([r["cpu_ms_per_lead"].get(name) for r in large])
@@ -222,7 +223,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         f"- Under full load ({_fmt(d['leads_large'])} leads at once) the same latency is "
         f"p50 {_fmt(d['latency_under_load_ms']['p50'])} / p99 "
-        f"{_fmt(d['latency_under_load_ms']['p99'])} ms (queueing, not pickup).",
+        f"{_fmt(d['latency_under_load_ms']['p99'])} ms (queueing, not pickup); the poller "
+        f"asked the services about {_fmt(d.get('polled_attempts_large_run'))} attempts whose "
+        "callback had not come within the grace.",
         f"- Cost per transition (one lead through one stage): "
         f"{_fmt(report['sql_per_transition'])} SQL statements "
         f"({_fmt(d['sql_data_per_transition'])} reading/writing data, the rest BEGIN/COMMIT "

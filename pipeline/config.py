@@ -109,6 +109,11 @@ class Settings:
     #: 429s, 5xx and slow answers lower it, successes raise it back gradually.
     scraper_max_concurrency: int = 8
     scraper_max_rate: float = 100.0
+    #: Scrape jobs submitted and not yet finished, at most (0: no cap). Concurrency and rate
+    #: limit the submit calls; this limits the jobs waiting at the service, so customizing
+    #: 10,000 leads does not hand the scraper 10,000 jobs at once (it queues them, their
+    #: callbacks come late, and the poller then asks about each one).
+    scraper_max_jobs_in_flight: int = 100
     llm_max_concurrency: int = 8
     llm_max_rate: float = 50.0
     #: A submit slower than this counts as a sign of an overloaded service.
@@ -152,6 +157,7 @@ class Settings:
             scrape_reuse_seconds=_float(env, "SCRAPE_REUSE_SECONDS", 86_400.0),
             scraper_max_concurrency=_int(env, "SCRAPER_MAX_CONCURRENCY", 8, minimum=1),
             scraper_max_rate=_float(env, "SCRAPER_MAX_RATE", 100.0, minimum=0.01),
+            scraper_max_jobs_in_flight=_int(env, "SCRAPER_MAX_JOBS_IN_FLIGHT", 100, minimum=0),
             llm_max_concurrency=_int(env, "LLM_MAX_CONCURRENCY", 8, minimum=1),
             llm_max_rate=_float(env, "LLM_MAX_RATE", 50.0, minimum=0.01),
             submit_latency_target_seconds=_float(

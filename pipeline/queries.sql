@@ -81,25 +81,48 @@ SELECT id, scrape_status AS status FROM moved;
 -- Take up to :limit ready rows of a stage; two workers never get the same row. Rows of a
 -- paused run are not taken (pausing also parks them at run_after = 9999-01-01, the far end
 -- of the index, so this check meets only the few queued while the run was pausing).
-UPDATE leads AS l
-SET ${stage}_status = 'started',
-    ${stage}_attempt = l.${stage}_attempt + 1,
-    ${stage}_started_at = :now,
-    ${stage}_job_id = NULL,
-    ${stage}_polled_at = NULL,
-    updated_at = :now
+-- With a :cap (the service's jobs-in-flight limit) only as many rows are taken as the cap
+-- leaves room for, counting the stage's started rows through its in-flight index.
+-- Concurrent claims may each see the same room, so the cap is soft by at most one batch
+-- per claiming thread. Always one row more than claimed or exactly one: held_back says
+-- whether ready rows were left for want of room (the row with a NULL id carries it when
+-- nothing was claimed), so the caller knows to look again once jobs finish.
+WITH room AS (
+    SELECT CASE WHEN CAST(:cap AS integer) IS NULL THEN CAST(:limit AS integer)
+                ELSE least(CAST(:limit AS integer), greatest(0, CAST(:cap AS integer) - (
+                    SELECT count(*) FROM leads
+                    WHERE ${stage}_status = 'started' AND ${stage}_started_at IS NOT NULL)))
+           END AS n
+), claimed AS (
+    UPDATE leads AS l
+    SET ${stage}_status = 'started',
+        ${stage}_attempt = l.${stage}_attempt + 1,
+        ${stage}_started_at = :now,
+        ${stage}_job_id = NULL,
+        ${stage}_polled_at = NULL,
+        updated_at = :now
+    FROM (
+        SELECT id FROM leads
+        WHERE ${stage}_status = 'queued' AND ${stage}_run_after <= :now
+          AND NOT EXISTS (SELECT 1 FROM runs
+                          WHERE runs.id = leads.run_id AND runs.status = 'paused')
+        ORDER BY ${stage}_run_after, id
+        LIMIT (SELECT n FROM room)
+        FOR UPDATE SKIP LOCKED
+    ) AS claimable
+    WHERE l.id = claimable.id
+    RETURNING l.id, l.${stage}_attempt AS attempt, l.account_id, l.name, l.email, l.company,
+              l.title, l.company_url, l.site_key${inputs}
+)
+SELECT claimed.*, room.held_back
 FROM (
-    SELECT id FROM leads
-    WHERE ${stage}_status = 'queued' AND ${stage}_run_after <= :now
-      AND NOT EXISTS (SELECT 1 FROM runs
-                      WHERE runs.id = leads.run_id AND runs.status = 'paused')
-    ORDER BY ${stage}_run_after, id
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED
-) AS claimable
-WHERE l.id = claimable.id
-RETURNING l.id, l.${stage}_attempt AS attempt, l.account_id, l.name, l.email, l.company,
-          l.title, l.company_url, l.site_key${inputs};
+    SELECT room.n < CAST(:limit AS integer) AND EXISTS (
+        SELECT 1 FROM leads
+        WHERE ${stage}_status = 'queued' AND ${stage}_run_after <= :now
+        OFFSET room.n) AS held_back
+    FROM room
+) AS room
+LEFT JOIN claimed ON true;
 
 -- name: record_job
 -- Store the service's job ids for attempts still running. A row whose callback already

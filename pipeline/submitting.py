@@ -29,11 +29,16 @@ from pipeline.transitions import Attempt, Completion
 log = logging.getLogger(__name__)
 
 
-def claim(ctx: Context, stage: str, now: datetime, limit: int | None = None) -> list[RowMapping]:
-    """Claim up to ``limit`` rows (default and ceiling: the batch size)."""
+def claim(ctx: Context, stage: str, now: datetime, limit: int | None = None) -> transitions.Claimed:
+    """Claim up to ``limit`` rows (default and ceiling: the batch size), within the
+    service's jobs-in-flight cap (``held_back`` says the cap left ready rows behind)."""
     size = ctx.settings.queue_batch_size
+    limit = size if limit is None else min(limit, size)
+    cap = None
+    if get_stage(stage).service == "scraper" and ctx.settings.scraper_max_jobs_in_flight > 0:
+        cap = ctx.settings.scraper_max_jobs_in_flight
     with autocommit(ctx.engine) as conn:  # one statement: its own transaction
-        return transitions.claim(conn, stage, size if limit is None else min(limit, size), now)
+        return transitions.claim(conn, stage, limit, now, cap)
 
 
 def submit(ctx: Context, stage: str, rows: Sequence[RowMapping], now: datetime) -> Effects:

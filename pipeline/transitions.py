@@ -98,10 +98,24 @@ def insert_leads(conn: Connection, account_id: int, rows: Sequence[dict[str, Any
     return [row.id for row in result]
 
 
-def claim(conn: Connection, stage: str, limit: int, now: datetime) -> list[RowMapping]:
-    """Claim up to ``limit`` ready rows: each becomes ``started`` with a new attempt number."""
-    result = conn.execute(queries.get("claim", stage), {"limit": limit, "now": now})
-    return list(result.mappings())
+class Claimed(NamedTuple):
+    rows: list[RowMapping]
+    #: Ready rows were left because the stage's jobs-in-flight cap had no more room.
+    held_back: bool
+
+
+def claim(
+    conn: Connection, stage: str, limit: int, now: datetime, cap: int | None = None
+) -> Claimed:
+    """Claim up to ``limit`` ready rows: each becomes ``started`` with a new attempt number.
+
+    ``cap``: at most this many of the stage's rows ``started`` at once (soft: see the
+    query); None for no cap.
+    """
+    result = conn.execute(queries.get("claim", stage), {"limit": limit, "now": now, "cap": cap})
+    rows = list(result.mappings())
+    held_back = bool(rows and rows[0]["held_back"])
+    return Claimed([row for row in rows if row["id"] is not None], held_back)
 
 
 def record_jobs(conn: Connection, stage: str, jobs: Sequence[tuple[Attempt, str]]) -> list[int]:

@@ -105,7 +105,7 @@ def test_a_lead_whose_company_site_was_scraped_recently_reuses_that_scrape(setti
         id=a,
     )
     queue_scrape(engine, [b, other])
-    rows = submitting.claim(ctx, "scrape", now())
+    rows = submitting.claim(ctx, "scrape", now()).rows
     reused = submitting.reuse_recent_scrapes(ctx, rows, now())
     assert [c.lead_id for c in reused] == [b]
     assert reused[0].result["reused_from"] == a
@@ -123,7 +123,7 @@ def test_scrape_reuse_ignores_stale_scrapes_and_can_be_turned_off(settings, engi
     )
     queue_scrape(engine, [b])
     ctx = Context.build(settings, engine=engine)
-    rows = submitting.claim(ctx, "scrape", now())
+    rows = submitting.claim(ctx, "scrape", now()).rows
     assert submitting.reuse_recent_scrapes(ctx, rows, now()) == []
     execute(engine, "UPDATE leads SET scrape_completed_at = now() WHERE id = :id", id=a)
     off = Context.build(settings.with_(scrape_reuse_seconds=0), engine=engine)

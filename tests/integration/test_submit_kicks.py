@@ -49,6 +49,6 @@ def test_the_next_stage_is_kicked_only_when_callbacks_outran_the_submit(settings
     _queued_for_intel(engine, 2)
     ctx = Context.build(settings, engine=engine)
     ctx.llm = _InstantLlm(engine, early)  # type: ignore[assignment]
-    rows = submitting.claim(ctx, "intel", now())
+    rows = submitting.claim(ctx, "intel", now()).rows
     effects = submitting.submit(ctx, "intel", rows, now())
     assert (("strategy", 0.0) in effects.kicks) is early

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 def claim(engine, stage="scrape", limit=10, at=None):
     with engine.begin() as conn:
-        return transitions.claim(conn, stage, limit, at or now())
+        return transitions.claim(conn, stage, limit, at or now()).rows
 
 
 def test_a_claim_starts_a_new_attempt_and_returns_what_the_stage_needs(engine):

@@ -58,7 +58,7 @@ def submit_scrapes(ctx, engine, urls):
     for url in urls:
         ids += make_leads(engine, 1, url=url)
     queue_scrape(engine, ids)
-    rows = submitting.claim(ctx, "scrape", now())
+    rows = submitting.claim(ctx, "scrape", now()).rows
     submitting.submit(ctx, "scrape", rows, now())
     return ids
 
@@ -197,7 +197,7 @@ def test_an_llm_batch_is_polled_and_every_lead_in_it_settled(ctx, engine, llm):
         'scrape_result = \'{"pages": [{"title": "Acme", "content": "x"}]}\', '
         "intel_status = 'queued', intel_run_after = now()",
     )
-    rows = submitting.claim(ctx, "intel", now())
+    rows = submitting.claim(ctx, "intel", now()).rows
     submitting.submit(ctx, "intel", rows, now())
     batch = row(engine, ids[0])["intel_job_id"]
     assert batch.startswith("msgbatch_")
