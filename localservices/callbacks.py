@@ -18,6 +18,7 @@ import httpx
 from localservices.knobs import KnobPanel
 from localservices.stats import Stats
 from pipeline import signing
+from localservices.transport import LightTransport
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,8 @@ class CallbackSender:
         # Callbacks go to our own client, never through a proxy from the environment. Idle
         # connections are dropped after 1 s, before the receiver's keep-alive timeout
         # (gunicorn's default, Leadpipe's web, is 2 s) can close one as it is reused.
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=1)
-        self._client = httpx.Client(timeout=timeout, trust_env=False, limits=limits)
+        transport = LightTransport(keepalive_expiry=1.0, max_idle_per_origin=20)
+        self._client = httpx.Client(timeout=timeout, trust_env=False, transport=transport)
 
     @property
     def enabled(self) -> bool:

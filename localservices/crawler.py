@@ -24,6 +24,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from localservices.extract import Page, extract
 from localservices.netguard import PrivateAddressError, ensure_public
+from localservices.transport import LightTransport
 
 MAX_BODY_BYTES = 5_000_000
 USER_AGENT = "LeadpipeLocalScraper/1.0 (+https://github.com/leadpipe)"
@@ -96,9 +97,7 @@ class Crawler:
             # site's is 5 s, httpx's default expiry too): reusing one the server is closing
             # at that moment fails the page with "socket hang up". The fault suite saw four
             # scrapes fail at once after the workers' pause left the pool idle for 5 s.
-            limits=httpx.Limits(
-                max_connections=200, max_keepalive_connections=50, keepalive_expiry=2.0
-            ),
+            transport=LightTransport(keepalive_expiry=2.0, max_idle_per_origin=50),
             # No proxy from the environment: what the crawler sees is what the network does.
             trust_env=False,
             event_hooks={"request": [self._guard]},
