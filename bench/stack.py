@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from bench.servers import Servers
-from devtools.procfile import ROOT, read_procfile
+from devtools.procfile import ROOT, default_of, read_procfile
 from devtools.stack import Stack, free_port, wait_for_http
 
 SECRET = "bench-secret"
@@ -177,7 +177,7 @@ class Leadpipe:
         for name in ("site", "scraper", "llm", "web"):
             probe = {"web": "/healthz", "site": "/"}.get(name, "/_health")
             wait_for_http(self.urls[name] + probe, timeout=60, proc=self.stack.procs[name])
-        self._wait_for_workers()
+        self._wait_for_workers(commands.get("worker", ""))
         self.key = _api_key(self.db_url)
         return self
 
@@ -191,13 +191,13 @@ class Leadpipe:
                 ["sh", "-c", command], cwd=ROOT, env=env, stdout=log, stderr=log, check=True
             )
 
-    def _wait_for_workers(self, timeout: float = 60.0) -> None:
+    def _wait_for_workers(self, command: str, timeout: float = 60.0) -> None:
         """Until every worker process has registered its heartbeat with the broker."""
         import redis
 
-        want = int(self.env.get("WORKER_PROCESSES") or 2)
         if "worker" not in (self.stack.procs if self.stack else {}):
             return
+        want = int(self.env.get("WORKER_PROCESSES") or default_of(command, "WORKER_PROCESSES") or 1)
         client = redis.Redis.from_url(self.servers.redis.url)
         key = f"{self.env['REDIS_NAMESPACE']}:__heartbeats__"
         deadline = time.monotonic() + timeout

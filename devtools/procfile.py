@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,3 +20,9 @@ def read_procfile(path: Path) -> dict[str, str]:
             raise ValueError(f"{path.name}:{number}: expected 'name: command'")
         entries[name.strip()] = command.strip()
     return entries
+
+
+def default_of(command: str, variable: str) -> str | None:
+    """The default a command gives ``variable`` (``${VARIABLE:-default}``), if any."""
+    found = re.search(r"\$\{" + re.escape(variable) + r":-([^}]*)\}", command)
+    return found.group(1) if found else None

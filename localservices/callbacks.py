@@ -17,8 +17,8 @@ import httpx
 
 from localservices.knobs import KnobPanel
 from localservices.stats import Stats
-from pipeline import signing
 from localservices.transport import LightTransport
+from pipeline import signing
 
 log = logging.getLogger(__name__)
 

@@ -111,3 +111,13 @@ def test_the_naive_driver_imports_as_its_own_actors_module() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['naive_check', 'naive_poll'] naive"
+
+
+def test_the_harness_reads_a_sizing_default_from_the_deployed_procfile() -> None:
+    from devtools.procfile import ROOT, default_of, read_procfile
+
+    worker = read_procfile(ROOT / "Procfile")["worker"]
+    assert default_of(worker, "WORKER_PROCESSES") == "1"
+    assert default_of(worker, "WORKER_THREADS") == "8"
+    assert default_of(worker, "NO_SUCH_VARIABLE") is None
+    assert default_of("run ${A_B:-x y} ${A:-3}", "A") == "3"
