@@ -150,8 +150,17 @@ def run_from_snapshot(argv: list[str]) -> int:
 
 
 def _exit_on_sigterm() -> None:
-    """SIGTERM ends the run like Ctrl-C does: every ``finally`` stops what it started."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    """SIGTERM ends the run like Ctrl-C does: every ``finally`` stops what it started.
+
+    Only the first one: a second SIGTERM (``pkill`` reaching the snapshot's parent too,
+    which then forwards its own) raised inside a ``finally`` would cut the stopping short
+    and leave the scenario's processes running."""
+
+    def stop(*_: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def main(argv: list[str] | None = None) -> int:

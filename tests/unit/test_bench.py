@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from bench import floor, measure, report
 from devtools.procfile import ROOT
 
@@ -121,3 +123,20 @@ def test_the_harness_reads_a_sizing_default_from_the_deployed_procfile() -> None
     assert default_of(worker, "WORKER_THREADS") == "8"
     assert default_of(worker, "NO_SUCH_VARIABLE") is None
     assert default_of("run ${A_B:-x y} ${A:-3}", "A") == "3"
+
+
+def test_a_second_sigterm_cannot_cut_the_benchmarks_cleanup_short() -> None:
+    import signal
+
+    from bench.cli import _exit_on_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        _exit_on_sigterm()
+        with pytest.raises(SystemExit) as exited:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs right after this call
+        assert exited.value.code == 143
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGTERM)  # ignored: the cleanup goes on
+    finally:
+        signal.signal(signal.SIGTERM, before)
