@@ -120,3 +120,16 @@ def redis_namespace() -> Iterator[str]:
 
 
 __all__ = ["database_url", "sqlalchemy_url"]
+
+
+@pytest.fixture
+def broker():
+    """The in-process StubBroker that ``actors`` declares its actors on, emptied around the
+    test. Tests of the Redis broker itself (kicks, the doorbell) define their own."""
+    import actors
+
+    stub = actors.broker
+    assert type(stub).__name__ == "StubBroker", "tests never talk to a real broker in-process"
+    stub.flush_all()
+    yield stub
+    stub.flush_all()

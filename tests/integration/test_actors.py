@@ -5,21 +5,11 @@ from __future__ import annotations
 import pytest
 from dramatiq import Message
 
-import actors
 from actors import deps, periodic, stages
 from pipeline.context import Context
 from pipeline.effects import Effects
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def broker():
-    broker = actors.broker
-    assert type(broker).__name__ == "StubBroker", "tests never talk to a real broker in-process"
-    broker.flush_all()
-    yield broker
-    broker.flush_all()
 
 
 @pytest.fixture

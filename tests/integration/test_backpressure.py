@@ -6,7 +6,6 @@ import pytest
 import redis
 from sqlalchemy import text
 
-import actors
 from actors import deps, stages
 from actors.backpressure import ServiceGates
 from devtools.stack import free_port
@@ -17,15 +16,6 @@ from tests.conftest import REDIS_URL
 from tests.integration.helpers import make_leads, queue_scrape
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def broker():
-    broker = actors.broker
-    assert type(broker).__name__ == "StubBroker"
-    broker.flush_all()
-    yield broker
-    broker.flush_all()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import redis
 from dramatiq import Message
 from sqlalchemy import text
 
-import actors
 from actors import deps, stages
 from actors.backpressure import ServiceGates
 from devtools.stack import free_port
@@ -82,15 +81,6 @@ def test_without_a_cap_the_batch_size_is_the_only_limit(engine):
 def test_an_empty_queue_claims_nothing_and_holds_nothing_back(engine):
     claimed = claim(engine, cap=5)
     assert claimed == transitions.Claimed([], False)
-
-
-@pytest.fixture
-def broker():
-    broker = actors.broker
-    assert type(broker).__name__ == "StubBroker"
-    broker.flush_all()
-    yield broker
-    broker.flush_all()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import actors
 from actors import deps
 from actors.ticker import UpkeepTicker, beats
 from pipeline.context import Context
@@ -12,15 +11,6 @@ from pipeline.context import Context
 pytestmark = pytest.mark.integration
 
 T0 = 1_900_000_000.0  # a round number of seconds: the start of a period
-
-
-@pytest.fixture
-def broker():
-    broker = actors.broker
-    assert type(broker).__name__ == "StubBroker"
-    broker.flush_all()
-    yield broker
-    broker.flush_all()
 
 
 @pytest.fixture
