@@ -12,14 +12,22 @@ from typing import Any
 from bench import machine, measure, workload
 from bench.servers import Servers
 from bench.stack import CLOCK_TICKS, Leadpipe, cpu_seconds, observer_url, process_tree
+from devtools.procfile import ROOT, read_procfile
 from pipeline.stages import STAGES
 
 TRANSITIONS_PER_LEAD = len(STAGES)
-#: The naive baseline: its own worker, no clock (it checks completions itself), no callbacks.
-NAIVE_WORKER = (
-    "dramatiq_worker_timeout=${WORKER_IDLE_MS:-50} dramatiq actors.naive --queues naive"
-    " --processes ${WORKER_PROCESSES:-1} --threads ${WORKER_THREADS:-8}"
-)
+
+
+def naive_worker() -> str:
+    """The naive baseline's worker: the Procfile's worker command (its idle poll, sizing and
+    restart delay, so the two designs get the same processes) running the naive actors.
+    No clock (it checks completions itself), no callbacks."""
+    deployed = read_procfile(ROOT / "Procfile")["worker"]
+    if "dramatiq actors " not in deployed:
+        raise ValueError(f"the Procfile's worker does not run 'dramatiq actors': {deployed}")
+    return deployed.replace("dramatiq actors ", "dramatiq actors.naive --queues naive ", 1)
+
+
 #: The naive design as specified has no jobs-in-flight cap. With one, its completion check
 #: every 2 s would let at most 100 scrapes through per check (about 50 leads/s), so the
 #: baseline would measure the cap, not the polling design (42.6 leads/s with it, 75 without).
@@ -89,7 +97,7 @@ def throughput(
     if naive:
         overrides = {
             "callbacks": False,
-            "commands_override": {"worker": NAIVE_WORKER, "clock": None},
+            "commands_override": {"worker": naive_worker(), "clock": None},
             "env": NAIVE_ENV,
         }
     lp = _start(servers, config, f"{'naive' if naive else 'tp'}{n}", **overrides)

@@ -140,3 +140,14 @@ def test_a_second_sigterm_cannot_cut_the_benchmarks_cleanup_short() -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # ignored: the cleanup goes on
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_the_naive_baseline_runs_the_deployed_worker_command_with_its_own_actors() -> None:
+    from bench.scenarios import naive_worker
+    from devtools.procfile import default_of, read_procfile
+
+    deployed = read_procfile(ROOT / "Procfile")["worker"]
+    naive = naive_worker()
+    assert "dramatiq actors.naive --queues naive " in naive
+    for variable in ("WORKER_PROCESSES", "WORKER_THREADS", "WORKER_IDLE_MS"):
+        assert default_of(naive, variable) == default_of(deployed, variable) is not None
