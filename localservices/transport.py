@@ -86,20 +86,18 @@ class LightTransport(httpx.BaseTransport):
     # -- pool ---------------------------------------------------------------------------
 
     def _checkout(self, origin: Origin) -> _Connection | None:
+        """The warmest usable idle connection; the lock is held only to pop, not for the
+        readability check (a syscall) or closing a stale one."""
         now = time.monotonic()
-        stale: list[_Connection] = []
-        found = None
-        with self._lock:
-            idle = self._idle.get(origin)
-            while idle:
-                candidate = idle.pop()  # most recently used first: the warmest socket
-                if candidate.usable(now, self._expiry):
-                    found = candidate
-                    break
-                stale.append(candidate)
-        for conn in stale:
-            conn.close()
-        return found
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                if not idle:
+                    return None
+                candidate = idle.pop()  # most recently used first
+            if candidate.usable(now, self._expiry):
+                return candidate
+            candidate.close()
 
     def _release(self, origin: Origin, conn: _Connection) -> None:
         conn.idle_since = time.monotonic()
